@@ -1,0 +1,68 @@
+"""The click layer: parse, build the environment, hand over to the core.
+
+Each command lives in ``binmon/commands/<name>.py``. Command modules import
+only click at module level so that ``--help`` and ``--version`` stay fast;
+aiohttp and rich are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from binmon import __version__
+from binmon.commands import COMMANDS
+from binmon.commands.options import verbosity_options
+from binmon.errors import BinmonError, ExitStatus
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="""\b
+Examples:
+  binmon watch                       both streams as live tables
+  binmon assets --json | jq .        asset index as JSON lines
+  binmon contracts --changes-only    only listings, delistings, bracket changes
+  binmon brackets BTCUSDT --notional 250000
+  binmon demo                        everything offline, against a local stand-in
+""",
+)
+@click.version_option(__version__, "--version", prog_name="binmon")
+@verbosity_options
+def cli() -> None:
+    """Watch Binance USD-M futures market metadata: asset index and contract info."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def _silence_stdout() -> None:
+    # After a broken pipe, Python would complain again when it flushes stdout
+    # at exit; point the descriptor at /dev/null so it has nothing to say.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="binmon", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitStatus.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):
+        sys.exit(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(ExitStatus.OK)
+    except BinmonError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_status)
+    sys.exit(ExitStatus.OK)

@@ -1,0 +1,101 @@
+"""Events to JSON lines, exactly as SPEC.md fixes the keys.
+
+Pure. Decimals were validated as JSON numbers when decoded, so they are
+written verbatim; symbols are written verbatim only when they are plain
+ASCII letters, digits and ``_`` (all real ones), else JSON-escaped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from binmon.protocol import BRACKET_NUMBER_FIELDS, AssetIndex, Bracket, ContractInfo
+from binmon.state import Change
+
+_encode = msgspec.json.encode
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.replace("_", "").isalnum()
+
+
+def encode_assets(events: list[AssetIndex]) -> bytes:
+    """One line per event; the hot path of ``assets --json``."""
+    if not _plain("".join([e.symbol for e in events]) or "X"):
+        return b"".join([_encode_asset_slow(e) for e in events])
+    return "".join(
+        [
+            f'{{"type":"asset_index","symbol":"{e.symbol}","event_time":{e.event_time},'
+            f'"index_price":{e.index_price},"bid_buffer":{e.bid_buffer},'
+            f'"ask_buffer":{e.ask_buffer},"bid_rate":{e.bid_rate},"ask_rate":{e.ask_rate},'
+            f'"auto_exchange_bid_buffer":{e.auto_exchange_bid_buffer},'
+            f'"auto_exchange_ask_buffer":{e.auto_exchange_ask_buffer},'
+            f'"auto_exchange_bid_rate":{e.auto_exchange_bid_rate},'
+            f'"auto_exchange_ask_rate":{e.auto_exchange_ask_rate}}}\n'
+            for e in events
+        ]
+    ).encode()
+
+
+def _encode_asset_slow(e: AssetIndex) -> bytes:
+    return (
+        f'{{"type":"asset_index","symbol":{_encode(e.symbol).decode()},'
+        f'"event_time":{e.event_time},"index_price":{e.index_price},'
+        f'"bid_buffer":{e.bid_buffer},"ask_buffer":{e.ask_buffer},'
+        f'"bid_rate":{e.bid_rate},"ask_rate":{e.ask_rate},'
+        f'"auto_exchange_bid_buffer":{e.auto_exchange_bid_buffer},'
+        f'"auto_exchange_ask_buffer":{e.auto_exchange_ask_buffer},'
+        f'"auto_exchange_bid_rate":{e.auto_exchange_bid_rate},'
+        f'"auto_exchange_ask_rate":{e.auto_exchange_ask_rate}}}\n'
+    ).encode()
+
+
+def _num(text: str | None) -> msgspec.Raw | None:
+    return None if text is None else msgspec.Raw(text.encode())
+
+
+def bracket_json(b: Bracket) -> dict[str, Any]:
+    out: dict[str, Any] = {"bracket": b.bracket}
+    for name in BRACKET_NUMBER_FIELDS:
+        out[name] = _num(getattr(b, name))
+    return out
+
+
+def change_json(c: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {"field": c.field}
+    if c.bracket is not None:
+        out["bracket"] = c.bracket
+    if c.field == "bracket":
+        out["old"] = None if c.old is None else bracket_json(c.old)
+        out["new"] = None if c.new is None else bracket_json(c.new)
+    elif c.field in BRACKET_NUMBER_FIELDS:
+        out["old"], out["new"] = _num(c.old), _num(c.new)
+    else:
+        out["old"], out["new"] = c.old, c.new
+    return out
+
+
+def contract_json(event: ContractInfo, changes: list[Change]) -> dict[str, Any]:
+    return {
+        "type": "contract_info",
+        "symbol": event.symbol,
+        "event_time": event.event_time,
+        "pair": event.pair,
+        "contract_type": event.contract_type,
+        "status": event.status,
+        "delivery_time": event.delivery_time,
+        "onboard_time": event.onboard_time,
+        "market": event.market,
+        "brackets": None if event.brackets is None else [bracket_json(b) for b in event.brackets],
+        "changes": [change_json(c) for c in changes],
+    }
+
+
+def encode_contract(event: ContractInfo, changes: list[Change]) -> bytes:
+    return _encode(contract_json(event, changes)) + b"\n"
+
+
+def encode_line(obj: Any) -> bytes:
+    return _encode(obj) + b"\n"

@@ -1,0 +1,150 @@
+"""Contract state: apply a ``contractInfo`` event, get back what changed.
+
+Pure: no I/O. Seeded from a REST ``exchangeInfo`` snapshot (possibly late),
+then updated by each event. Numbers are compared by value (``0.03`` equals
+``0.030``) but reported with the exchange's exact text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from msgspec import Struct
+
+from binmon.protocol import BRACKET_NUMBER_FIELDS, Bracket, ContractInfo
+
+
+class Change(Struct, frozen=True, omit_defaults=True):
+    """One entry of an event's ``changes`` list.
+
+    ``old``/``new`` hold a string, an int, exact number text (bracket
+    fields), a :class:`Bracket` (a bracket appearing or disappearing) or None.
+    """
+
+    field: str
+    old: Any
+    new: Any
+    bracket: int | None = None
+
+
+@dataclass(slots=True)
+class Contract:
+    """What is known about one symbol."""
+
+    symbol: str
+    pair: str | None = None
+    contract_type: str | None = None
+    status: str | None = None
+    delivery_time: int | None = None
+    onboard_time: int | None = None
+    market: str | None = None
+    brackets: dict[int, Bracket] | None = None
+    last_event_time: int | None = None
+    last_change: tuple[Change, ...] = ()
+    last_change_time: int | None = None
+
+
+_SCALAR_FIELDS = ("status", "pair", "contract_type", "delivery_time", "onboard_time")
+
+
+def _same_number(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a == b:
+        return True
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return False
+
+
+def bracket_changes(old: dict[int, Bracket], new: list[Bracket]) -> list[Change]:
+    changes: list[Change] = []
+    incoming = {b.bracket: b for b in new}
+    for number in sorted(old.keys() | incoming.keys()):
+        before, after = old.get(number), incoming.get(number)
+        if before is None or after is None:
+            changes.append(Change("bracket", before, after, number))
+            continue
+        for name in BRACKET_NUMBER_FIELDS:
+            a, b = getattr(before, name), getattr(after, name)
+            if not _same_number(a, b):
+                changes.append(Change(name, a, b, number))
+    return changes
+
+
+class ContractBook:
+    """Every known contract, keyed by symbol."""
+
+    def __init__(self) -> None:
+        self.contracts: dict[str, Contract] = {}
+        self.seeded = False
+
+    def seed(self, snapshot: Iterable[Contract]) -> None:
+        """Merge a REST snapshot; state already learnt from events is newer and wins."""
+        for contract in snapshot:
+            self.contracts.setdefault(contract.symbol, contract)
+        self.seeded = True
+
+    def apply(self, event: ContractInfo) -> list[Change]:
+        known = self.contracts.get(event.symbol)
+        if known is None:
+            known = self.contracts[event.symbol] = Contract(event.symbol)
+            changes = [Change("listed", None, event.status)] if self.seeded else []
+            self._update(known, event)
+        else:
+            changes = self._diff(known, event)
+            self._update(known, event)
+        if changes:
+            known.last_change = tuple(changes)
+            known.last_change_time = event.event_time
+        return changes
+
+    @staticmethod
+    def _diff(known: Contract, event: ContractInfo) -> list[Change]:
+        changes: list[Change] = []
+        for name in _SCALAR_FIELDS:
+            new = getattr(event, name)
+            old = getattr(known, name)
+            # A field the event does not carry says nothing about it.
+            if new is not None and old is not None and new != old:
+                changes.append(Change(name, old, new))
+        # An empty list says nothing either; real frames carry "bks":[] routinely.
+        if event.brackets and known.brackets is not None:
+            changes.extend(bracket_changes(known.brackets, event.brackets))
+        return changes
+
+    @staticmethod
+    def _update(known: Contract, event: ContractInfo) -> None:
+        for name in _SCALAR_FIELDS:
+            value = getattr(event, name)
+            if value is not None:
+                setattr(known, name, value)
+        if event.market is not None:
+            known.market = event.market
+        if event.brackets:
+            known.brackets = {b.bracket: b for b in event.brackets}
+        known.last_event_time = event.event_time
+
+
+def contracts_from_exchange_info(info: dict[str, Any], market: str | None = "UM") -> list[Contract]:
+    """Map ``GET /fapi/v1/exchangeInfo`` symbols to :class:`Contract` seeds."""
+    seeds = []
+    for s in info.get("symbols") or ():
+        if not isinstance(s, dict) or not isinstance(s.get("symbol"), str):
+            continue
+        seeds.append(
+            Contract(
+                symbol=s["symbol"],
+                pair=s.get("pair"),
+                contract_type=s.get("contractType"),
+                status=s.get("status"),
+                delivery_time=s.get("deliveryDate"),
+                onboard_time=s.get("onboardDate"),
+                market=market,
+            )
+        )
+    return seeds
