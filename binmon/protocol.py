@@ -391,3 +391,12 @@ def decode_bare(message: bytes | str, *, want_raw: bool = False) -> Frame:
     if stripped == b"[":
         return decode_payload(None, message, want_raw=want_raw)
     return decode_message(message, want_raw=want_raw)
+
+
+def split_envelope(message: bytes | str) -> tuple[str, bytes] | None:
+    """``(stream, exact payload bytes)`` of a combined message, or None."""
+    try:
+        env = _RAW_ENVELOPE.decode(message)
+    except msgspec.DecodeError:
+        return None
+    return env.stream, bytes(env.data)

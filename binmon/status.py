@@ -22,7 +22,6 @@ class StreamStatus:
     connected_since: float | None = None
     last_message_at: float | None = None
     last_event_time_ms: int | None = None
-    lag_ms: float | None = None
     messages: int = 0
     reconnects: int = 0
     malformed: int = 0
@@ -32,7 +31,7 @@ class StreamStatus:
     _rate_window_start: float = field(default_factory=time.monotonic)
     _rate_window_count: int = 0
 
-    def message(self, now: float, event_time_ms: int | None = None) -> None:
+    def message(self, now: float) -> None:
         self.messages += 1
         self.last_message_at = now
         self._rate_window_count += 1
@@ -41,9 +40,12 @@ class StreamStatus:
             current = self._rate_window_count / elapsed
             self.rate = current if self.rate == 0.0 else 0.5 * self.rate + 0.5 * current
             self._rate_window_start, self._rate_window_count = now, 0
-        if event_time_ms is not None:
-            self.last_event_time_ms = event_time_ms
-            self.lag_ms = time.time() * 1000 - event_time_ms
+
+    def lag_ms(self, now_ms: float | None = None) -> float | None:
+        """Event lag: wall clock minus the last event's ``E``."""
+        if self.last_event_time_ms is None:
+            return None
+        return (now_ms if now_ms is not None else time.time() * 1000) - self.last_event_time_ms
 
     def silent_for(self, now: float) -> float | None:
         since = self.last_message_at or self.connected_since

@@ -49,7 +49,9 @@ def verbosity(ctx: click.Context | None = None) -> int:
 
 def rest_url_options(f: F) -> F:
     f = click.option(
-        "--testnet", is_flag=True, help="Use Binance's futures testnet URLs instead of the defaults."
+        "--testnet",
+        is_flag=True,
+        help="Use Binance's futures testnet URLs instead of the defaults.",
     )(f)
     f = click.option(
         "--rest-url",
@@ -111,7 +113,11 @@ def output_options(f: F) -> F:
         help="Stop after that long, exit 0.",
     )(f)
     f = click.option(
-        "-n", "--count", type=click.IntRange(min=1), metavar="N", help="Stop after N events, exit 0."
+        "-n",
+        "--count",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Stop after N events, exit 0.",
     )(f)
     f = click.option(
         "--raw",
@@ -140,7 +146,9 @@ def symbol_option(f: F) -> F:
 
 def contract_filter_options(f: F) -> F:
     f = click.option(
-        "--changes-only", is_flag=True, help="Contracts: only events whose changes list is not empty."
+        "--changes-only",
+        is_flag=True,
+        help="Contracts: only events whose changes list is not empty.",
     )(f)
     f = click.option(
         "--market",
@@ -194,7 +202,9 @@ def endpoints(ws_url: str | None, rest_url: str | None, testnet: bool) -> Endpoi
         ("--rest-url", rest_url, ("http://", "https://")),
     ):
         if url is not None and not url.lower().startswith(schemes):
-            raise FatalConnectionError(f"invalid {name} {url!r}: it must start with {' or '.join(schemes)}")
+            raise FatalConnectionError(
+                f"invalid {name} {url!r}: it must start with {' or '.join(schemes)}"
+            )
     return Endpoints(
         ws_url=ws_url or (protocol.TESTNET_WS_URL if testnet else protocol.DEFAULT_WS_URL),
         rest_url=rest_url or (protocol.TESTNET_REST_URL if testnet else protocol.DEFAULT_REST_URL),

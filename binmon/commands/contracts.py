@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from binmon.commands.options import stream_options
+from binmon.commands.streaming import run_stream
+
+
+@click.command(
+    "contracts",
+    epilog="""\b
+Examples:
+  binmon contracts                              live contract table and change log
+  binmon contracts --json >> changes.jsonl      every event, unattended
+  binmon contracts --changes-only --json | jq -c '.changes'
+  binmon contracts --status SETTLING --market um
+  binmon contracts -s 'BTC*' -s '*USDC' --type PERPETUAL
+""",
+)
+@stream_options
+def command(**opts: Any) -> None:
+    """Contract info (`!contractInfo`): status, listings, delistings, bracket changes.
+
+    Each event carries `changes`: what differs from the last state binmon knew
+    (seeded from the public exchangeInfo snapshot at start).
+    """
+    from binmon.runner import CONTRACTS
+
+    run_stream((CONTRACTS,), opts)

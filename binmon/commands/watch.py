@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from binmon.commands.options import stream_options
+from binmon.commands.streaming import run_stream
+
+
+@click.command(
+    "watch",
+    epilog="""\b
+Examples:
+  binmon watch                          both tables, change log, feed health
+  binmon watch -s 'BTC*' --market um    only matching contracts
+  binmon watch --json | jq -c 'select(.type=="contract_info")'
+  binmon watch --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
+""",
+)
+@stream_options
+def command(**opts: Any) -> None:
+    """Both streams at once: asset index table, contract table and recent changes."""
+    from binmon.runner import ASSETS, CONTRACTS
+
+    run_stream((ASSETS, CONTRACTS), opts)

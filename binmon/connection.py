@@ -1,0 +1,284 @@
+"""One self-healing WebSocket stream connection (aiohttp).
+
+- reconnects forever with capped exponential backoff and full jitter; the
+  backoff resets once a connection has proved healthy;
+- a watchdog recycles a periodic stream (asset index, 1 s) that goes silent,
+  which also catches the exchange's "acknowledge, then send nothing" trap;
+  an event-driven stream (contract info) may be silent for hours, so only
+  transport-level pings judge it;
+- rotation before Binance's 24 h cut: the replacement is opened first and the
+  old connection closed only once the new one delivers, so nothing is lost;
+  the consumer drops the overlap's duplicates;
+- HTTP 451, 401/403 on the upgrade and invalid URLs are fatal; anything
+  else is retried. Every state change is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import count
+
+import aiohttp
+import yarl
+
+from binmon.diag import Diagnostics, printable
+from binmon.errors import FatalConnectionError
+from binmon.rest import fatal_http_status
+from binmon.status import StreamStatus
+
+OnMessage = Callable[[bytes | str], None]
+
+
+@dataclass
+class Backoff:
+    base: float = 0.5
+    cap: float = 30.0
+    factor: float = 2.0
+    # A connection that delivered data and lived this long counts as healthy.
+    healthy_after: float = 10.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * self.factor**self.attempt)
+        self.attempt += 1
+        # "Full jitter", floored at half so retries never bunch at zero.
+        return ceiling * (0.5 + 0.5 * self.rng.random())
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class ConnectionSettings:
+    stale_after: float = 10.0
+    max_age: float = 23 * 3600.0
+    heartbeat: float = 30.0
+    connect_timeout: float = 10.0
+    # How long a fresh replacement of an event-driven stream must stay open
+    # before it takes over: it cannot prove itself with data.
+    takeover_grace: float = 1.0
+
+
+class _Leg:
+    """One physical WebSocket connection."""
+
+    _ids = count(1)
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, opened_at: float) -> None:
+        self.id = next(self._ids)
+        self.ws = ws
+        self.opened_at = opened_at
+        self.last_message_at = opened_at
+        self.got_data = False
+        self.retired = False
+        self.stale = False
+
+
+class Connection:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        on_message: OnMessage,
+        status: StreamStatus,
+        diag: Diagnostics,
+        *,
+        periodic: bool,
+        settings: ConnectionSettings | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        try:
+            self.url = yarl.URL(url, encoded=True)
+        except (ValueError, TypeError) as exc:
+            raise FatalConnectionError(f"invalid URL {url!r}: {exc}") from None
+        if self.url.scheme not in ("ws", "wss") or not self.url.host:
+            raise FatalConnectionError(f"invalid WebSocket URL {url!r}")
+        self.session = session
+        self.on_message = on_message
+        self.status = status
+        self.status.url = url
+        self.diag = diag
+        self.periodic = periodic
+        self.settings = settings or ConnectionSettings()
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+
+    # -- public -----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stream until cancelled; raises :class:`FatalConnectionError`."""
+        try:
+            while True:
+                leg = await self._open_with_retry()
+                reason = await self._serve(leg)
+                self.status.connected_since = None
+                delay = self.backoff.next_delay()
+                self._set_state("reconnecting", reason, delay)
+                await asyncio.sleep(delay)
+        finally:
+            self.status.state = "stopped"
+
+    # -- internals --------------------------------------------------------
+
+    def _set_state(self, state: str, reason: str | None = None, delay: float | None = None) -> None:
+        self.status.state = state
+        self.status.reason = reason
+        self.status.next_retry_at = None if delay is None else self.clock() + delay
+        name = self.status.name
+        if state == "reconnecting":
+            self.status.reconnects += 1
+            self.diag.info(f"{name}: {reason}; reconnecting in {delay:.1f}s")
+        elif state == "connected":
+            self.diag.info(f"{name}: connected to {self.url}")
+
+    async def _connect(self) -> _Leg:
+        try:
+            ws = await self.session.ws_connect(
+                self.url,
+                heartbeat=self.settings.heartbeat,
+                autoping=True,
+                max_msg_size=0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                compress=0,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            fatal = fatal_http_status(exc.status, f"WebSocket upgrade to {self.url}")
+            if fatal:
+                raise fatal from None
+            raise ConnectionError(f"upgrade refused: HTTP {exc.status}") from None
+        except aiohttp.InvalidURL as exc:
+            raise FatalConnectionError(f"invalid URL {self.url}: {exc}") from None
+        return _Leg(ws, self.clock())
+
+    async def _open_with_retry(self) -> _Leg:
+        while True:
+            self.status.state = "connecting" if self.status.reconnects == 0 else "reconnecting"
+            try:
+                async with asyncio.timeout(self.settings.connect_timeout):
+                    leg = await self._connect()
+            except FatalConnectionError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
+                delay = self.backoff.next_delay()
+                self._set_state("reconnecting", _describe(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            self.status.connected_since = leg.opened_at
+            self.status.last_message_at = None
+            self.status.rotation_at = leg.opened_at + self.settings.max_age
+            self._set_state("connected")
+            return leg
+
+    async def _read(self, leg: _Leg) -> str:
+        """Pump one leg's messages into ``on_message``; return why it ended."""
+        ws = leg.ws
+        on_message = self.on_message
+        status = self.status
+        clock = self.clock
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
+                now = clock()
+                leg.last_message_at = now
+                leg.got_data = True
+                if leg.retired:
+                    continue
+                status.message(now)
+                on_message(msg.data)
+            elif kind is aiohttp.WSMsgType.CLOSE or kind is aiohttp.WSMsgType.CLOSING:
+                return f"closed by server (code {ws.close_code or msg.data})"
+            elif kind is aiohttp.WSMsgType.CLOSED:
+                if leg.stale:
+                    return f"no data for {self.settings.stale_after:g}s"
+                return f"connection closed (code {ws.close_code})"
+            elif kind is aiohttp.WSMsgType.ERROR:
+                return f"connection error: {_describe(msg.data)}"
+
+    async def _serve(self, leg: _Leg) -> str:
+        """Serve ``leg`` (and its replacements after rotations) until one drops."""
+        reader = asyncio.create_task(self._read(leg))
+        spare: _Leg | None = None
+        spare_reader: asyncio.Task[str] | None = None
+        rotation_task: asyncio.Task[_Leg] | None = None
+        tick = max(0.05, min(1.0, self.settings.stale_after / 4))
+        try:
+            while True:
+                await asyncio.wait({reader}, timeout=tick)
+                now = self.clock()
+                if reader.done():
+                    reason = reader.result()
+                    if spare is not None and spare_reader is not None and not spare_reader.done():
+                        # The old leg died while its replacement was already up.
+                        leg, reader, spare, spare_reader = spare, spare_reader, None, None
+                        self._promoted(leg)
+                        continue
+                    if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
+                        self.backoff.reset()
+                    return reason
+                if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
+                    self.backoff.reset()
+                if self.periodic and now - leg.last_message_at > self.settings.stale_after:
+                    self.status.state = "stale"
+                    leg.stale = True
+                    await leg.ws.close()
+                    continue
+                # Rotation: open the replacement first, swap once it delivers.
+                rotate_at = self.status.rotation_at or leg.opened_at + self.settings.max_age
+                if spare is None and rotation_task is None and now >= rotate_at:
+                    self.diag.info(f"{self.status.name}: rotating the connection (age limit)")
+                    rotation_task = asyncio.create_task(self._connect())
+                if rotation_task is not None and rotation_task.done():
+                    exc = rotation_task.exception()
+                    if exc is None:
+                        spare = rotation_task.result()
+                        spare_reader = asyncio.create_task(self._read(spare))
+                    else:
+                        if isinstance(exc, FatalConnectionError):
+                            raise exc
+                        delay = self.backoff.next_delay()
+                        self.diag.info(
+                            f"{self.status.name}: replacement failed ({_describe(exc)}); "
+                            f"keeping the current connection, retrying in {delay:.1f}s"
+                        )
+                        self.status.rotation_at = now + delay
+                    rotation_task = None
+                if spare is not None and spare_reader is not None:
+                    if spare_reader.done():
+                        spare, spare_reader = None, None
+                        self.status.rotation_at = now + self.backoff.next_delay()
+                    elif spare.got_data or (
+                        not self.periodic and now - spare.opened_at >= self.settings.takeover_grace
+                    ):
+                        leg.retired = True
+                        old_reader = reader
+                        await leg.ws.close()
+                        with contextlib.suppress(Exception):
+                            await old_reader
+                        leg, reader, spare, spare_reader = spare, spare_reader, None, None
+                        self._promoted(leg)
+        finally:
+            for task in (reader, spare_reader, rotation_task):
+                if task is not None and not task.done():
+                    task.cancel()
+            for candidate in (leg, spare):
+                if candidate is not None and not candidate.ws.closed:
+                    with contextlib.suppress(Exception):
+                        await candidate.ws.close()
+
+    def _promoted(self, leg: _Leg) -> None:
+        self.status.connected_since = leg.opened_at
+        self.status.rotation_at = leg.opened_at + self.settings.max_age
+        self.diag.info(f"{self.status.name}: switched to the new connection")
+
+
+def _describe(exc: object) -> str:
+    text = str(exc) or type(exc).__name__
+    return printable(text, limit=160)

@@ -1,0 +1,167 @@
+"""From received messages to sink calls: decode, skip bad input, drop
+duplicates, keep contract state, filter, count.
+
+No I/O of its own; the connection (or a replay) pushes messages in, the sink
+takes events out. One instance serves every stream of a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from binmon.diag import Diagnostics, printable
+from binmon.filters import Filters
+from binmon.protocol import (
+    AssetIndex,
+    ContractInfo,
+    Frame,
+    decode_message,
+    decode_payload,
+    split_envelope,
+)
+from binmon.recording import Recorder
+from binmon.sinks import Sink
+from binmon.state import ContractBook
+from binmon.status import StreamStatus
+
+
+class Feed:
+    def __init__(
+        self,
+        sink: Sink,
+        diag: Diagnostics,
+        *,
+        filters: Filters | None = None,
+        book: ContractBook | None = None,
+        count: int | None = None,
+        raw: bool = False,
+        dedupe: bool = True,
+        recorder: Recorder | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.diag = diag
+        self.filters = filters or Filters()
+        self.book = book or ContractBook()
+        self.remaining = count
+        self.raw = raw
+        self.dedupe = dedupe
+        self.recorder = recorder
+        self.on_done = on_done
+        self.done = False
+        self.events_written = 0
+        self.malformed = 0
+        self.duplicates = 0
+        # Newest event time seen per asset-index stream / per contract symbol.
+        self._asset_marks: dict[str | None, int] = {}
+        self._contract_marks: dict[str, int] = {}
+
+    # -- entry points -----------------------------------------------------
+
+    def message(self, data: bytes | str, status: StreamStatus) -> None:
+        """One message of a combined-stream connection."""
+        if self.done:
+            return
+        frame = decode_message(data, want_raw=self.raw)
+        self._frame(frame, status, data)
+
+    def payload(self, stream: str, data: bytes, status: StreamStatus) -> None:
+        """One payload from a recording."""
+        if self.done:
+            return
+        frame = decode_payload(stream, data, want_raw=self.raw)
+        self._frame(frame, status, data, recorded=True)
+
+    # -- internals --------------------------------------------------------
+
+    def _frame(
+        self, frame: Frame, status: StreamStatus, data: bytes | str, recorded: bool = False
+    ) -> None:
+        if frame.malformed:
+            self._bad(frame, status, data)
+        if frame.error is not None:
+            self.diag.warn(
+                f"{status.name}: server error {frame.error.code}: {printable(frame.error.msg)}",
+                key=f"server-error-{status.name}",
+            )
+        if not frame.events:
+            return
+        first = frame.events[0]
+        if type(first) is AssetIndex:
+            self._assets(frame, status)
+        else:
+            self._contracts(frame, status)
+        if self.recorder is not None and frame.events and not recorded:
+            envelope = split_envelope(data)
+            if envelope is not None:
+                self.recorder.write(*envelope)
+
+    def _bad(self, frame: Frame, status: StreamStatus, data: bytes | str) -> None:
+        self.malformed += frame.malformed
+        status.malformed += frame.malformed
+        self.diag.warn(
+            f"{status.name}: skipped a malformed frame ({printable(frame.problem, 120)}); "
+            f"{status.malformed} so far",
+            key=f"malformed-{status.name}",
+        )
+        self.diag.debug(f"skipped frame: {printable(data, 2000)}")
+
+    def _assets(self, frame: Frame, status: StreamStatus) -> None:
+        events: list[AssetIndex] = frame.events  # type: ignore[assignment]
+        raw = frame.raw
+        first_time, last_time = events[0].event_time, events[-1].event_time
+        if self.dedupe:
+            mark = self._asset_marks.get(frame.stream, -1)
+            if first_time > mark and last_time > mark and first_time == last_time:
+                self._asset_marks[frame.stream] = last_time
+            else:
+                keep = [i for i, e in enumerate(events) if e.event_time > mark]
+                if len(keep) != len(events):
+                    self.duplicates += len(events) - len(keep)
+                    events = [events[i] for i in keep]
+                    raw = None if raw is None else [raw[i] for i in keep]
+                if not events:
+                    return
+                self._asset_marks[frame.stream] = max(e.event_time for e in events)
+        status.last_event_time_ms = last_time
+        if self.filters.symbols:
+            keep = [i for i, e in enumerate(events) if self.filters.symbol_ok(e.symbol)]
+            if len(keep) != len(events):
+                events = [events[i] for i in keep]
+                raw = None if raw is None else [raw[i] for i in keep]
+            if not events:
+                return
+        if self.remaining is not None:
+            events = events[: self.remaining]
+            raw = None if raw is None else raw[: self.remaining]
+        self.sink.assets(events, raw)
+        self._written(len(events))
+
+    def _contracts(self, frame: Frame, status: StreamStatus) -> None:
+        for index, event in enumerate(frame.events):
+            if self.done:
+                return
+            assert isinstance(event, ContractInfo)
+            if self.dedupe:
+                mark = self._contract_marks.get(event.symbol)
+                if mark is not None and event.event_time <= mark:
+                    self.duplicates += 1
+                    continue
+                self._contract_marks[event.symbol] = event.event_time
+            status.last_event_time_ms = event.event_time
+            changes = self.book.apply(event)
+            if not self.filters.contract_ok(event):
+                continue
+            if self.filters.changes_only and not changes:
+                continue
+            self.sink.contract(event, changes, None if frame.raw is None else frame.raw[index])
+            self._written(1)
+
+    def _written(self, n: int) -> None:
+        self.events_written += n
+        if self.remaining is not None:
+            self.remaining -= n
+            if self.remaining <= 0:
+                self.done = True
+                if self.on_done is not None:
+                    self.on_done()

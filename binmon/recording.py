@@ -1,0 +1,69 @@
+"""Recordings: JSON lines ``{"recv_time":ms,"stream":name,"data":payload}``, gzip by name."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from typing import IO
+
+import msgspec
+
+from binmon.errors import BinmonError
+
+
+class RecordedFrame(msgspec.Struct, gc=False):
+    recv_time: int
+    stream: str
+    data: msgspec.Raw
+
+
+_LINE = msgspec.json.Decoder(RecordedFrame)
+
+
+def _open(path: str, mode: str) -> IO[bytes]:
+    try:
+        if path.endswith(".gz"):
+            return gzip.open(path, mode + "b")  # type: ignore[return-value]
+        return open(path, mode + "b")
+    except OSError as exc:
+        raise BinmonError(f"cannot open {path}: {exc.strerror or exc}") from None
+
+
+class Recorder:
+    """Appends frames as received; flushed per frame so a killed run keeps its data."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file = _open(path, "a")
+        self.frames = 0
+
+    def write(self, stream: str, data: bytes, recv_ms: int | None = None) -> None:
+        if recv_ms is None:
+            recv_ms = int(time.time() * 1000)
+        stream_json = msgspec.json.encode(stream).decode()
+        self.file.write(f'{{"recv_time":{recv_ms},"stream":{stream_json},"data":'.encode())
+        if b"\n" in data or b"\r" in data:
+            data = msgspec.json.format(data, indent=0)
+        self.file.write(data)
+        self.file.write(b"}\n")
+        self.file.flush()
+        self.frames += 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_frames(path: str) -> Iterator[RecordedFrame | None]:
+    """Each line of a recording; ``None`` for a line that is not a recorded frame."""
+    with _open(path, "r") as file:
+        try:
+            for line in file:
+                if not line.strip():
+                    continue
+                try:
+                    yield _LINE.decode(line)
+                except msgspec.DecodeError:
+                    yield None
+        except (OSError, EOFError) as exc:
+            raise BinmonError(f"cannot read {path}: {exc}") from None

@@ -1,0 +1,100 @@
+"""Public REST endpoints binmon seeds its state from (aiohttp)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from binmon.errors import BinmonError, FatalConnectionError
+from binmon.protocol import AssetIndex, number_text
+
+_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=10)
+
+
+class RestError(BinmonError):
+    """A REST call failed in a way worth retrying later."""
+
+
+class _AssetIndexRest(msgspec.Struct):
+    symbol: str
+    time: int
+    index: str
+    bidBuffer: str
+    askBuffer: str
+    bidRate: str
+    askRate: str
+    autoExchangeBidBuffer: str
+    autoExchangeAskBuffer: str
+    autoExchangeBidRate: str
+    autoExchangeAskRate: str
+
+
+_ASSET_INDEX_REST = msgspec.json.Decoder(list[_AssetIndexRest] | _AssetIndexRest)
+
+
+def asset_index_from_rest(body: bytes) -> list[AssetIndex]:
+    """``GET /fapi/v1/assetIndex`` in the stream's event shape; bad entries raise."""
+    decoded = _ASSET_INDEX_REST.decode(body)
+    items = decoded if isinstance(decoded, list) else [decoded]
+    events = []
+    for r in items:
+        values = [
+            r.index,
+            r.bidBuffer,
+            r.askBuffer,
+            r.bidRate,
+            r.askRate,
+            r.autoExchangeBidBuffer,
+            r.autoExchangeAskBuffer,
+            r.autoExchangeBidRate,
+            r.autoExchangeAskRate,
+        ]
+        for v in values:
+            number_text(v)
+        events.append(AssetIndex(r.symbol, r.time, *values))
+    return events
+
+
+def fatal_http_status(status: int, what: str) -> FatalConnectionError | None:
+    if status == 451:
+        return FatalConnectionError(
+            f"{what}: HTTP 451, Binance does not serve this location (restricted region)"
+        )
+    if status in (401, 403):
+        return FatalConnectionError(f"{what}: HTTP {status}, access refused")
+    return None
+
+
+class RestClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+
+    async def get(self, path: str) -> bytes:
+        url = f"{self.base_url}{path}"
+        try:
+            async with self.session.get(url, timeout=_TIMEOUT) as response:
+                body = await response.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise RestError(f"GET {url}: {exc or type(exc).__name__}") from None
+        fatal = fatal_http_status(response.status, f"GET {url}")
+        if fatal:
+            raise fatal
+        if response.status != 200:
+            raise RestError(f"GET {url}: HTTP {response.status} {body[:200]!r}")
+        return body
+
+    async def exchange_info(self) -> dict[str, Any]:
+        info = msgspec.json.decode(await self.get("/fapi/v1/exchangeInfo"))
+        if not isinstance(info, dict):
+            raise RestError("exchangeInfo: unexpected response")
+        return info
+
+    async def asset_index(self) -> list[AssetIndex]:
+        body = await self.get("/fapi/v1/assetIndex")
+        try:
+            return asset_index_from_rest(body)
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise RestError(f"assetIndex: unexpected response ({exc})") from None

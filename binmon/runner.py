@@ -1,0 +1,277 @@
+"""Wires a streaming command together: source (network or recording) → feed → sink.
+
+Owns the event loop's tasks: connections, REST seeding, replay, the live
+view, and the stop conditions (``--count``, ``--duration``, end of file,
+a fatal error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from binmon.commands.options import Endpoints
+from binmon.connection import Backoff, Connection, ConnectionSettings
+from binmon.diag import Diagnostics
+from binmon.env import Environment
+from binmon.feed import Feed
+from binmon.filters import Filters
+from binmon.protocol import (
+    ASSET_INDEX_ALL,
+    CONTRACT_INFO,
+    asset_index_stream,
+    combined_url,
+    is_asset_index_stream,
+)
+from binmon.recording import Recorder, read_frames
+from binmon.sinks import JsonLinesSink, NullSink, Sink
+from binmon.state import ContractBook, contracts_from_exchange_info
+from binmon.status import StreamStatus
+
+ASSETS, CONTRACTS = "asset index", "contract info"
+
+
+@dataclass
+class RunConfig:
+    kinds: tuple[str, ...]  # subset of (ASSETS, CONTRACTS)
+    endpoints: Endpoints
+    assets: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    json: bool = True
+    raw: bool = False
+    count: int | None = None
+    duration: float | None = None
+    from_file: str | None = None
+    speed: float | None = None
+    record_path: str | None = None
+    settings: ConnectionSettings = field(default_factory=ConnectionSettings)
+    backoff: Callable[[], Backoff] = Backoff
+    demo: bool = False
+
+
+class LiveSink(Sink, Protocol):
+    """A sink that owns the terminal while it runs (the tables)."""
+
+    def seed_assets(self, events: list[Any]) -> None: ...
+
+    def seeded(self) -> None:
+        """The contract snapshot has arrived (``runner.book`` is full)."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def asset_streams(assets: tuple[str, ...]) -> list[str]:
+    return [asset_index_stream(a) for a in assets] if assets else [ASSET_INDEX_ALL]
+
+
+class Runner:
+    def __init__(self, config: RunConfig, env: Environment, diag: Diagnostics) -> None:
+        self.config = config
+        self.env = env
+        self.diag = diag
+        self.book = ContractBook()
+        self.statuses = {kind: StreamStatus(kind) for kind in config.kinds}
+        self.stop = asyncio.Event()
+        self.view: LiveSink | None = None
+        self.recorder = Recorder(config.record_path) if config.record_path else None
+        self.sink = self._make_sink()
+        self.feed = Feed(
+            self.sink,
+            diag,
+            filters=config.filters,
+            book=self.book,
+            count=config.count,
+            raw=config.raw,
+            dedupe=config.from_file is None,
+            recorder=self.recorder,
+            on_done=self.stop.set,
+        )
+
+    def _make_sink(self) -> Sink:
+        if self.recorder is not None:
+            return NullSink()
+        if self.config.json or self.config.raw:
+            return JsonLinesSink(self.env.stdout, raw=self.config.raw)
+        from binmon.view import make_live_view  # rich is only paid for here
+
+        self.view = make_live_view(self)
+        return self.view
+
+    # -- running ------------------------------------------------------------
+
+    async def run(self) -> None:
+        essential: list[asyncio.Task[None]] = []
+        auxiliary: list[asyncio.Task[None]] = []
+        session = None
+        try:
+            if self.config.from_file:
+                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+                # A replay never queries the exchange: its state is in the file.
+                self.book.seeded = False
+            else:
+                import aiohttp
+
+                session = aiohttp.ClientSession(trust_env=True)
+                essential.extend(self._connections(session))
+                if CONTRACTS in self.config.kinds:
+                    auxiliary.append(asyncio.create_task(self._seed_contracts(session)))
+                if ASSETS in self.config.kinds and self.view is not None:
+                    auxiliary.append(asyncio.create_task(self._seed_assets(session)))
+            if self.view is not None:
+                essential.append(asyncio.create_task(self.view.run(self.stop)))
+            await self._wait(essential, auxiliary)
+        finally:
+            for task in (*essential, *auxiliary):
+                task.cancel()
+            for task in (*essential, *auxiliary):
+                with contextlib.suppress(BaseException):
+                    await task
+            if session is not None:
+                await session.close()
+            self._close_outputs()
+
+    def _close_outputs(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.sink.close()
+        if self.feed.malformed:
+            self.diag.info(f"skipped {self.feed.malformed} malformed frame(s) in all")
+
+    async def _wait(
+        self, essential: list[asyncio.Task[None]], auxiliary: list[asyncio.Task[None]]
+    ) -> None:
+        stopper = asyncio.create_task(self.stop.wait())
+        pending: set[asyncio.Task[Any]] = {stopper, *essential, *auxiliary}
+        try:
+            async with asyncio.timeout(self.config.duration):
+                while True:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        if task is not stopper and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                    if stopper in done or any(t in done for t in essential):
+                        return
+        except TimeoutError:
+            if self.config.duration is None:
+                raise
+        finally:
+            stopper.cancel()
+
+    def _connections(self, session: Any) -> list[asyncio.Task[None]]:
+        config = self.config
+        tasks = []
+        groups = []
+        if ASSETS in config.kinds:
+            groups.append((ASSETS, asset_streams(config.assets), True))
+        if CONTRACTS in config.kinds:
+            groups.append((CONTRACTS, [CONTRACT_INFO], False))
+        for kind, streams, periodic in groups:
+            status = self.statuses[kind]
+            url = combined_url(config.endpoints.ws_url, streams)
+            connection = Connection(
+                url,
+                session,
+                _bind(self.feed.message, status),
+                status,
+                self.diag,
+                periodic=periodic,
+                settings=config.settings,
+                backoff=config.backoff(),
+            )
+            tasks.append(asyncio.create_task(connection.run()))
+        return tasks
+
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        from binmon.rest import RestError
+
+        backoff = self.config.backoff()
+        while True:
+            try:
+                await attempt()
+                return
+            except RestError as exc:
+                delay = backoff.next_delay()
+                self.diag.info(f"{what} failed ({exc}); retrying in {delay:.1f}s")
+                await asyncio.sleep(delay)
+
+    async def _seed_contracts(self, session: Any) -> None:
+        from binmon.rest import RestClient
+
+        client = RestClient(session, self.config.endpoints.rest_url)
+
+        async def attempt() -> None:
+            info = await client.exchange_info()
+            seeds = contracts_from_exchange_info(info)
+            self.book.seed(seeds)
+            self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
+            if self.view is not None:
+                self.view.seeded()
+
+        await self._retrying("exchangeInfo", attempt)
+
+    async def _seed_assets(self, session: Any) -> None:
+        from binmon.rest import RestClient
+
+        client = RestClient(session, self.config.endpoints.rest_url)
+        view = self.view
+        assert view is not None
+
+        async def attempt() -> None:
+            view.seed_assets(await client.asset_index())
+
+        await self._retrying("assetIndex", attempt)
+
+    async def _replay(self, path: str) -> None:
+        speed = self.config.speed
+        if speed is None:
+            speed = 0.0 if self.view is None else 1.0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first_recv: int | None = None
+        bad = 0
+        payload = self.feed.payload
+        kinds = self.config.kinds
+        statuses = self.statuses
+        for n, recorded in enumerate(read_frames(path)):
+            if self.feed.done:
+                break
+            if recorded is None:
+                bad += 1
+                self.diag.warn(f"{path}: skipped a line that is not a recorded frame", key="replay")
+                continue
+            kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
+            if kind not in kinds:
+                continue
+            if speed > 0:
+                if first_recv is None:
+                    first_recv = recorded.recv_time
+                due = started + (recorded.recv_time - first_recv) / 1000 / speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif n % 256 == 0:
+                await asyncio.sleep(0)  # let the view and signals breathe
+            status = statuses[kind]
+            status.message(loop.time())
+            payload(recorded.stream, bytes(recorded.data), status)
+        if bad:
+            self.diag.info(f"{path}: {bad} line(s) were not recorded frames")
+
+
+def _bind(
+    method: Callable[[bytes | str, StreamStatus], None], status: StreamStatus
+) -> Callable[[bytes | str], None]:
+    def on_message(data: bytes | str) -> None:
+        method(data, status)
+
+    return on_message
+
+
+def run(config: RunConfig, env: Environment, diag: Diagnostics) -> None:
+    """Run to completion; expected failures surface as :class:`BinmonError`."""
+    runner = Runner(config, env, diag)
+    asyncio.run(runner.run())

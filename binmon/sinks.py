@@ -1,0 +1,54 @@
+"""Where events go: one small interface, several outputs."""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from binmon.jsonl import encode_assets, encode_contract
+from binmon.protocol import AssetIndex, ContractInfo
+from binmon.state import Change
+
+
+class Sink(Protocol):
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None: ...
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesSink:
+    """JSON lines on a binary stream, flushed once per received frame."""
+
+    def __init__(self, out: BinaryIO, raw: bool = False) -> None:
+        self.out = out
+        self.raw = raw
+
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+        if self.raw and raw is not None:
+            self.out.write(b"".join([r + b"\n" for r in raw]))
+        else:
+            self.out.write(encode_assets(events))
+        self.out.flush()
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
+        self.out.write(
+            raw + b"\n" if self.raw and raw is not None else encode_contract(event, changes)
+        )
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class NullSink:
+    """Consumes events and writes nothing (``record`` keeps only frames)."""
+
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+        pass
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
