@@ -33,6 +33,15 @@ from binmon.status import StreamStatus
 
 OnMessage = Callable[[bytes | str], None]
 
+_ENDINGS = frozenset(
+    {
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSING,
+        aiohttp.WSMsgType.CLOSED,
+        aiohttp.WSMsgType.ERROR,
+    }
+)
+
 
 @dataclass
 class Backoff:
@@ -193,14 +202,12 @@ class Connection:
                     continue
                 status.message(now)
                 on_message(msg.data)
-            elif kind is aiohttp.WSMsgType.CLOSE or kind is aiohttp.WSMsgType.CLOSING:
-                return f"closed by server (code {ws.close_code or msg.data})"
-            elif kind is aiohttp.WSMsgType.CLOSED:
+            elif kind in _ENDINGS:
                 if leg.stale:
                     return f"no data for {self.settings.stale_after:g}s"
-                return f"connection closed (code {ws.close_code})"
-            elif kind is aiohttp.WSMsgType.ERROR:
-                return f"connection error: {_describe(msg.data)}"
+                if kind is aiohttp.WSMsgType.ERROR:
+                    return f"connection error: {_describe(msg.data)}"
+                return f"closed by server (code {ws.close_code})"
 
     async def _serve(self, leg: _Leg) -> str:
         """Serve ``leg`` (and its replacements after rotations) until one drops."""
