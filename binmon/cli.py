@@ -18,7 +18,26 @@ from binmon.commands.options import verbosity_options
 from binmon.errors import BinmonError, ExitStatus
 
 
+class BinmonGroup(click.Group):
+    """Turns expected failures into click's one-line ``Error: …`` and exit status."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BinmonError as exc:
+            error = click.ClickException(str(exc))
+            error.exit_code = int(exc.exit_status)
+            raise error from None
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(ExitStatus.INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): not an error worth a word.
+            _silence_stdout()
+            raise click.exceptions.Exit(ExitStatus.OK) from None
+
+
 @click.group(
+    cls=BinmonGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:
@@ -51,18 +70,15 @@ def _silence_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="binmon", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="binmon", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(ExitStatus.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.Abort):
         sys.exit(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(ExitStatus.OK)
-    except BinmonError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_status)
-    sys.exit(ExitStatus.OK)
+    sys.exit(status if isinstance(status, int) else ExitStatus.OK)

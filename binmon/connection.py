@@ -215,7 +215,7 @@ class Connection:
         spare: _Leg | None = None
         spare_reader: asyncio.Task[str] | None = None
         rotation_task: asyncio.Task[_Leg] | None = None
-        tick = max(0.05, min(1.0, self.settings.stale_after / 4))
+        tick = max(0.05, min(1.0, self.settings.stale_after / 4, self.settings.max_age / 4))
         try:
             while True:
                 await asyncio.wait({reader}, timeout=tick)

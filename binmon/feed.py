@@ -54,6 +54,9 @@ class Feed:
         self.duplicates = 0
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
+        # While the REST snapshot is on its way, contract events wait here so
+        # that their `changes` are computed against it (see `release`).
+        self._held: list[tuple[Frame, StreamStatus]] | None = None
         self._contract_marks: dict[str, int] = {}
 
     # -- entry points -----------------------------------------------------
@@ -72,6 +75,17 @@ class Feed:
         frame = decode_payload(stream, data, want_raw=self.raw)
         self._frame(frame, status, data, recorded=True)
 
+    def hold_contracts(self) -> None:
+        self._held = []
+
+    def release(self) -> None:
+        """Deliver held contract events, in order, and stop holding."""
+        held, self._held = self._held, None
+        for frame, status in held or ():
+            if self.done:
+                break
+            self._contracts(frame, status)
+
     # -- internals --------------------------------------------------------
 
     def _frame(
@@ -89,6 +103,8 @@ class Feed:
         first = frame.events[0]
         if type(first) is AssetIndex:
             self._assets(frame, status)
+        elif self._held is not None:
+            self._held.append((frame, status))
         else:
             self._contracts(frame, status)
         if self.recorder is not None and frame.events and not recorded:

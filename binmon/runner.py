@@ -50,6 +50,7 @@ class RunConfig:
     settings: ConnectionSettings = field(default_factory=ConnectionSettings)
     backoff: Callable[[], Backoff] = Backoff
     demo: bool = False
+    seed_wait: float = 5.0
 
 
 class LiveSink(Sink, Protocol):
@@ -117,7 +118,10 @@ class Runner:
                 session = aiohttp.ClientSession(trust_env=True)
                 essential.extend(self._connections(session))
                 if CONTRACTS in self.config.kinds:
-                    auxiliary.append(asyncio.create_task(self._seed_contracts(session)))
+                    self.feed.hold_contracts()
+                    seeding = asyncio.create_task(self._seed_contracts(session))
+                    auxiliary.append(seeding)
+                    auxiliary.append(asyncio.create_task(self._release_when_seeded(seeding)))
                 if ASSETS in self.config.kinds and self.view is not None:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
             if self.view is not None:
@@ -212,6 +216,13 @@ class Runner:
                 self.view.seeded()
 
         await self._retrying("exchangeInfo", attempt)
+
+    async def _release_when_seeded(self, seeding: asyncio.Task[None]) -> None:
+        # Contract events wait for the snapshot, but not for long: a feed
+        # without `changes` context beats no feed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(seeding), self.config.seed_wait)
+        self.feed.release()
 
     async def _seed_assets(self, session: Any) -> None:
         from binmon.rest import RestClient
