@@ -56,7 +56,7 @@ class Feed:
         self._asset_marks: dict[str | None, int] = {}
         # While the REST snapshot is on its way, contract events wait here so
         # that their `changes` are computed against it (see `release`).
-        self._held: list[tuple[Frame, StreamStatus]] | None = None
+        self._held: list[tuple[Frame, StreamStatus, bytes | str]] | None = None
         self._contract_marks: dict[str, int] = {}
 
     # -- entry points -----------------------------------------------------
@@ -81,10 +81,12 @@ class Feed:
     def release(self) -> None:
         """Deliver held contract events, in order, and stop holding."""
         held, self._held = self._held, None
-        for frame, status in held or ():
+        for frame, status, data in held or ():
             if self.done:
                 break
             self._contracts(frame, status)
+            if self.recorder is not None:
+                self._record(data)
 
     # -- internals --------------------------------------------------------
 
@@ -104,13 +106,18 @@ class Feed:
         if type(first) is AssetIndex:
             self._assets(frame, status)
         elif self._held is not None:
-            self._held.append((frame, status))
+            self._held.append((frame, status, data))
+            return
         else:
             self._contracts(frame, status)
-        if self.recorder is not None and frame.events and not recorded:
-            envelope = split_envelope(data)
-            if envelope is not None:
-                self.recorder.write(*envelope)
+        if self.recorder is not None and not recorded:
+            self._record(data)
+
+    def _record(self, data: bytes | str) -> None:
+        assert self.recorder is not None
+        envelope = split_envelope(data)
+        if envelope is not None:
+            self.recorder.write(*envelope)
 
     def _bad(self, frame: Frame, status: StreamStatus, data: bytes | str) -> None:
         self.malformed += frame.malformed

@@ -10,6 +10,45 @@ from typing import IO
 import msgspec
 
 from binmon.errors import BinmonError
+from binmon.state import Contract
+
+# Not an exchange stream: the REST contract snapshot a live run started from,
+# kept so that a replay computes the same `changes`. Readers that only know
+# stream names simply never ask for it.
+SNAPSHOT_STREAM = "binmon:exchangeInfo"
+
+
+class _SnapshotSymbol(msgspec.Struct):
+    symbol: str
+    pair: str | None = None
+    contractType: str | None = None
+    status: str | None = None
+    deliveryDate: int | None = None
+    onboardDate: int | None = None
+    market: str | None = None
+
+
+def snapshot_payload(contracts: list[Contract]) -> bytes:
+    symbols = [
+        _SnapshotSymbol(
+            c.symbol, c.pair, c.contract_type, c.status, c.delivery_time, c.onboard_time, c.market
+        )
+        for c in contracts
+    ]
+    return msgspec.json.encode({"symbols": symbols})
+
+
+def contracts_from_snapshot(data: bytes) -> list[Contract]:
+    try:
+        decoded = msgspec.json.decode(data, type=dict[str, list[_SnapshotSymbol]])
+    except msgspec.DecodeError:
+        return []
+    return [
+        Contract(
+            s.symbol, s.pair, s.contractType, s.status, s.deliveryDate, s.onboardDate, s.market
+        )
+        for s in decoded.get("symbols", [])
+    ]
 
 
 class RecordedFrame(msgspec.Struct, gc=False):

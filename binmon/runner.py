@@ -26,7 +26,13 @@ from binmon.protocol import (
     combined_url,
     is_asset_index_stream,
 )
-from binmon.recording import Recorder, read_frames
+from binmon.recording import (
+    SNAPSHOT_STREAM,
+    Recorder,
+    contracts_from_snapshot,
+    read_frames,
+    snapshot_payload,
+)
 from binmon.sinks import JsonLinesSink, NullSink, Sink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
@@ -140,6 +146,7 @@ class Runner:
     def _close_outputs(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
+            self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         with contextlib.suppress(BrokenPipeError, ValueError):
             self.sink.close()
         if self.feed.malformed:
@@ -211,6 +218,9 @@ class Runner:
             info = await client.exchange_info()
             seeds = contracts_from_exchange_info(info)
             self.book.seed(seeds)
+            if self.recorder is not None:
+                # Replays then compute the same `changes` as the live run did.
+                self.recorder.write(SNAPSHOT_STREAM, snapshot_payload(seeds))
             self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
             if self.view is not None:
                 self.view.seeded()
@@ -253,6 +263,9 @@ class Runner:
             if recorded is None:
                 bad += 1
                 self.diag.warn(f"{path}: skipped a line that is not a recorded frame", key="replay")
+                continue
+            if recorded.stream == SNAPSHOT_STREAM:
+                self.book.seed(contracts_from_snapshot(bytes(recorded.data)))
                 continue
             kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
             if kind not in kinds:

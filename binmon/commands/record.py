@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from binmon.commands.options import connection_options, verbosity_options
+from binmon.commands.streaming import run_stream
+
+
+@click.command(
+    "record",
+    epilog="""\b
+Examples:
+  binmon record day.jsonl.gz                     both streams, gzip-compressed
+  binmon record assets.jsonl --only assets --duration 3600
+  binmon record contracts.jsonl --only contracts
+  binmon assets --from day.jsonl.gz --json       replay it later
+""",
+)
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option(
+    "--only",
+    type=click.Choice(["assets", "contracts"], case_sensitive=False),
+    help="Record one stream instead of both.",
+)
+@click.option(
+    "-n", "--count", type=click.IntRange(min=1), metavar="N", help="Stop after N events, exit 0."
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
+)
+@connection_options
+@verbosity_options
+def command(file: str, only: str | None, **opts: Any) -> None:
+    """Write every received frame to FILE, with its receive time.
+
+    One JSON line per frame: {"recv_time":ms,"stream":name,"data":payload},
+    the payload exactly as the exchange sent it. A FILE ending in .gz is
+    gzip-compressed. Appends to an existing FILE. Replay with --from FILE.
+    """
+    from binmon.runner import ASSETS, CONTRACTS
+
+    kinds = {"assets": (ASSETS,), "contracts": (CONTRACTS,)}.get(
+        (only or "").lower(), (ASSETS, CONTRACTS)
+    )
+    run_stream(kinds, {**opts, "json_output": True}, record_path=file)

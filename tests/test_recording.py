@@ -1,0 +1,130 @@
+"""record → --from: a replay gives the same JSON lines as the live run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from binmon.cli import cli
+from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
+
+SNAPSHOT = {
+    "symbols": [
+        {
+            "symbol": "BTCUSDT",
+            "pair": "BTCUSDT",
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "status": "TRADING",
+        },
+    ]
+}
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def by_type(stdout: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"asset_index": [], "contract_info": []}
+    for line in stdout.splitlines():
+        out[json.loads(line)["type"]].append(line)
+    return out
+
+
+@pytest.fixture
+def scripted(exchange: FakeExchange) -> FakeExchange:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if "contractInfo" in request.query_string:
+            await ws.send_str(contract_frame(10, "BTCUSDT", "SETTLING"))
+            await ws.send_str(contract_frame(11, "NEWUSDT", "PENDING_TRADING"))
+            await ws.send_str(contract_frame(12, "NEWUSDT", "TRADING"))
+        else:
+            for k in range(5):
+                await ws.send_str(asset_frame(k, ("ADAUSD", "BTCUSD")))
+        await hold(ws)
+
+    exchange.script = script
+    exchange.exchange_info = SNAPSHOT
+    return exchange
+
+
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+def test_replay_reproduces_the_live_run(scripted: FakeExchange, tmp_path: Path, name: str) -> None:
+    path = str(tmp_path / name)
+    code, live, _ = invoke("watch", "--json", "-n", "13", *scripted.args())
+    assert code == 0
+    code, _, err = invoke("record", path, "-n", "13", *scripted.args())
+    assert code == 0 and "recorded" in err
+    code, replayed, _ = invoke("watch", "--from", path)
+    assert code == 0
+    assert by_type(replayed) == by_type(live)
+    assert len(by_type(live)["contract_info"]) == 3
+    assert json.loads(by_type(replayed)["contract_info"][0])["changes"] == [
+        {"field": "status", "old": "TRADING", "new": "SETTLING"}
+    ]
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        first = json.loads(f.readline())
+    assert set(first) == {"recv_time", "stream", "data"}
+
+
+def test_replay_filters_by_command_and_options(scripted: FakeExchange, tmp_path: Path) -> None:
+    path = str(tmp_path / "r.jsonl")
+    invoke("record", path, "-n", "13", *scripted.args())
+    _, out, _ = invoke("assets", "--from", path, "-s", "btc*")
+    assert [json.loads(x)["symbol"] for x in out.splitlines()] == ["BTCUSD"] * 5
+    _, out, _ = invoke("contracts", "--from", path, "--changes-only", "-n", "2")
+    assert [json.loads(x)["symbol"] for x in out.splitlines()] == ["BTCUSDT", "NEWUSDT"]
+    _, out, _ = invoke("assets", "--from", path, "--raw", "-n", "1")
+    assert json.loads(out)["e"] == "assetIndexUpdate"
+
+
+def test_bad_lines_are_skipped_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = json.loads(asset_frame(1))
+    path.write_text(
+        "not json\n"
+        + json.dumps({"recv_time": 1, "stream": "!assetIndex@arr", "data": good["data"]})
+        + "\n"
+        + json.dumps({"recv_time": 2, "stream": "!assetIndex@arr", "data": [{"e": "x"}]})
+        + "\n"
+    )
+    code, out, err = invoke("assets", "--from", str(path))
+    assert code == 0
+    assert len(out.splitlines()) == 2
+    assert "not a recorded frame" in err
+    assert "malformed" in err
+
+
+def test_speed_paces_the_replay(tmp_path: Path) -> None:
+    path = tmp_path / "paced.jsonl"
+    frames = [
+        {
+            "recv_time": 1000 + 200 * k,
+            "stream": "!assetIndex@arr",
+            "data": json.loads(asset_frame(k))["data"],
+        }
+        for k in range(4)
+    ]
+    path.write_text("".join(json.dumps(f) + "\n" for f in frames))
+    started = time.monotonic()
+    code, out, _ = invoke("assets", "--from", str(path), "--speed", "2")
+    elapsed = time.monotonic() - started
+    assert code == 0 and len(out.splitlines()) == 8
+    # 600 ms of recording at twice the speed: at least 300 ms.
+    assert elapsed >= 0.29
+
+
+def test_missing_recording_is_one_line_error(tmp_path: Path) -> None:
+    code, out, err = invoke("assets", "--from", str(tmp_path / "nope.jsonl"))
+    assert code == 1 and out == ""
+    assert err.startswith("Error: cannot open") and err.count("\n") == 1
