@@ -18,6 +18,12 @@ from binmon.commands.options import verbosity_options
 from binmon.errors import BinmonError, ExitStatus
 
 
+class _Failure(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it per class
+
+
 class BinmonGroup(click.Group):
     """Turns expected failures into click's one-line ``Error: …`` and exit status."""
 
@@ -25,9 +31,7 @@ class BinmonGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BinmonError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = int(exc.exit_status)
-            raise error from None
+            raise _Failure(str(exc), int(exc.exit_status)) from None
         except KeyboardInterrupt:
             raise click.exceptions.Exit(ExitStatus.INTERRUPTED) from None
         except BrokenPipeError:

@@ -102,17 +102,16 @@ class Connection:
         settings: ConnectionSettings | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        fallback_url: str | None = None,
     ) -> None:
-        try:
-            self.url = yarl.URL(url, encoded=True)
-        except (ValueError, TypeError) as exc:
-            raise FatalConnectionError(f"invalid URL {url!r}: {exc}") from None
-        if self.url.scheme not in ("ws", "wss") or not self.url.host:
-            raise FatalConnectionError(f"invalid WebSocket URL {url!r}")
+        self.url = _ws_url(url)
+        # Tried in turn with `url` when a periodic stream stays silent from
+        # the start (the testnet may still serve only the legacy paths).
+        self.fallback_url = None if fallback_url is None else _ws_url(fallback_url)
         self.session = session
         self.on_message = on_message
         self.status = status
-        self.status.url = url
+        self.status.url = str(self.url)
         self.diag = diag
         self.periodic = periodic
         self.settings = settings or ConnectionSettings()
@@ -179,6 +178,7 @@ class Connection:
                 self._set_state("reconnecting", _describe(exc), delay)
                 await asyncio.sleep(delay)
                 continue
+            self.status.url = str(self.url)
             self.status.connected_since = leg.opened_at
             self.status.last_message_at = None
             self.status.rotation_at = leg.opened_at + self.settings.max_age
@@ -235,6 +235,11 @@ class Connection:
                 if self.periodic and now - leg.last_message_at > self.settings.stale_after:
                     self.status.state = "stale"
                     leg.stale = True
+                    if not leg.got_data and self.fallback_url is not None:
+                        self.url, self.fallback_url = self.fallback_url, self.url
+                        self.diag.info(
+                            f"{self.status.name}: silent from the start; next try {self.url}"
+                        )
                     await leg.ws.close()
                     continue
                 # Rotation: open the replacement first, swap once it delivers.
@@ -284,6 +289,16 @@ class Connection:
         self.status.connected_since = leg.opened_at
         self.status.rotation_at = leg.opened_at + self.settings.max_age
         self.diag.info(f"{self.status.name}: switched to the new connection")
+
+
+def _ws_url(url: str) -> yarl.URL:
+    try:
+        parsed = yarl.URL(url, encoded=True)
+    except (ValueError, TypeError) as exc:
+        raise FatalConnectionError(f"invalid URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("ws", "wss") or not parsed.host:
+        raise FatalConnectionError(f"invalid WebSocket URL {url!r}")
+    return parsed
 
 
 def _describe(exc: object) -> str:

@@ -183,6 +183,7 @@ class Runner:
         for kind, streams, periodic in groups:
             status = self.statuses[kind]
             url = combined_url(config.endpoints.ws_url, streams)
+            legacy = combined_url(config.endpoints.ws_url, streams, legacy=True)
             connection = Connection(
                 url,
                 session,
@@ -192,6 +193,7 @@ class Runner:
                 periodic=periodic,
                 settings=config.settings,
                 backoff=config.backoff(),
+                fallback_url=legacy if config.endpoints.legacy_fallback else None,
             )
             tasks.append(asyncio.create_task(connection.run()))
         return tasks

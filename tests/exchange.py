@@ -102,6 +102,7 @@ class FakeExchange:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/market/stream", self._ws)
+        app.router.add_get("/stream", self._ws)  # the retired legacy path
         app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
         app.router.add_get("/fapi/v1/assetIndex", self._asset_index)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)

@@ -53,7 +53,7 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def streaming(
-    url: str, *, periodic: bool = True, **settings: float
+    url: str, *, periodic: bool = True, fallback_url: str | None = None, **settings: float
 ) -> AsyncIterator[Harness]:
     sink = Sink()
     stderr = io.StringIO()
@@ -70,6 +70,7 @@ async def streaming(
             periodic=periodic,
             settings=ConnectionSettings(**settings),
             backoff=Backoff(base=0.02, cap=0.1),
+            fallback_url=fallback_url,
         )
         task = asyncio.create_task(connection.run())
         try:
@@ -255,3 +256,20 @@ async def test_garbage_is_skipped_and_every_valid_event_arrives_in_order(
     log = h.stderr.getvalue()
     # Rate-limited: one warning line, not eight.
     assert log.count("skipped a malformed frame") == 1
+
+
+async def test_testnet_falls_back_to_the_legacy_path_on_silence(exchange: FakeExchange) -> None:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if request.path == "/stream":
+            await ws.send_str(asset_frame(n))
+        await hold(ws)  # the routed path acknowledges and stays silent
+
+    exchange.script = script
+    legacy = combined_url(exchange.ws_url, ["!assetIndex@arr"], legacy=True)
+    async with streaming(url(exchange), fallback_url=legacy, stale_after=0.2) as h:
+        await wait_until(lambda: times(h.sink) == [2])
+        assert h.status.url.endswith("/stream?streams=!assetIndex@arr")
+    assert exchange.paths[:2] == [
+        "/market/stream?streams=!assetIndex@arr",
+        "/stream?streams=!assetIndex@arr",
+    ]
