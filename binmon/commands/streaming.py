@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from binmon.commands.options import endpoints, verbosity
 
+if TYPE_CHECKING:
+    from binmon.diag import Diagnostics
+    from binmon.env import Environment
+    from binmon.runner import RunConfig
+
 
 def run_stream(kinds: tuple[str, ...], opts: dict[str, Any], **extra: Any) -> None:
     """Build the run from parsed options and stream until a stop condition."""
+    from binmon.runner import run
+
+    run(*build_run(kinds, opts, **extra))
+
+
+def build_run(
+    kinds: tuple[str, ...], opts: dict[str, Any], **extra: Any
+) -> tuple[RunConfig, Environment, Diagnostics]:
     from binmon.connection import ConnectionSettings
     from binmon.diag import Diagnostics
     from binmon.env import Environment
     from binmon.filters import Filters
-    from binmon.runner import RunConfig, run
+    from binmon.runner import RunConfig
 
     env: Environment = click.get_current_context().meta.get("binmon.env") or Environment()
     json_output = bool(opts.get("json_output")) or bool(opts.get("raw")) or not env.stdout_isatty
     config = RunConfig(
         kinds=kinds,
-        endpoints=endpoints(opts.get("ws_url"), opts.get("rest_url"), bool(opts.get("testnet"))),
+        endpoints=opts.get("endpoints")
+        or endpoints(opts.get("ws_url"), opts.get("rest_url"), bool(opts.get("testnet"))),
         filters=Filters.build(
             symbols=opts.get("symbols", ()),
             statuses=opts.get("statuses", ()),
@@ -43,4 +57,4 @@ def run_stream(kinds: tuple[str, ...], opts: dict[str, Any], **extra: Any) -> No
     )
     if config.speed is not None and config.from_file is None:
         raise click.UsageError("--speed goes with --from")
-    run(config, env, Diagnostics(env.stderr, verbosity()))
+    return config, env, Diagnostics(env.stderr, verbosity())

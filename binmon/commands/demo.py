@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from binmon.commands.options import verbosity_options
+from binmon.commands.streaming import build_run
+
+
+@click.command(
+    "demo",
+    epilog="""\b
+Examples:
+  binmon demo                      live tables against a simulated exchange
+  binmon demo --rate 5             everything five times faster
+  binmon demo --json -n 50 | jq -c '{type, symbol}'
+""",
+)
+@click.option("--seed", type=int, default=None, help="Scenario seed (default: a new one each run).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1, max=100),
+    default=1.0,
+    show_default=True,
+    help="Asset index frames per second; contract events speed up alike.",
+)
+@click.option("--json", "json_output", is_flag=True, help="JSON lines instead of tables.")
+@click.option(
+    "-n", "--count", type=click.IntRange(min=1), metavar="N", help="Stop after N events, exit 0."
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
+)
+@verbosity_options
+def command(seed: int | None, rate: float, **opts: Any) -> None:
+    """`watch` against a local simulated exchange: needs no network at all.
+
+    Starts `binmon serve` in-process on a free port with a generated scenario
+    (asset index every second, listings, delistings and bracket changes every
+    few seconds) and shows it. The data is simulated, and labelled so.
+    """
+    import asyncio
+    import random
+
+    from binmon.commands.options import Endpoints
+    from binmon.runner import ASSETS, CONTRACTS, Runner
+    from binmon.server import ServerConfig, start_server
+
+    async def main() -> None:
+        server_config = ServerConfig(
+            rate=rate, seed=seed if seed is not None else random.randrange(1 << 30)
+        )
+        server, port = await start_server(server_config, "127.0.0.1", 0)
+        try:
+            local = Endpoints(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
+            config, env, diag = build_run(
+                (ASSETS, CONTRACTS), {**opts, "endpoints": local}, demo=True
+            )
+            diag.info(f"demo: simulated exchange on {local.ws_url} (no network used)")
+            await Runner(config, env, diag).run()
+        finally:
+            await server.cleanup()
+
+    asyncio.run(main())
