@@ -227,3 +227,28 @@ def test_testnet_urls() -> None:
     assert e.ws_url == "wss://fstream.binancefuture.com"
     assert e.rest_url == "https://testnet.binancefuture.com"
     assert endpoints("ws://x", None, True).ws_url == "ws://x"
+
+
+def test_stale_after_recycles_a_silent_stream(exchange: FakeExchange) -> None:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        await ws.send_str(asset_frame(n))
+        await hold(ws)
+
+    exchange.script = script
+    code, out, err = invoke("assets", "--stale-after", "0.3", "-n", "3", *exchange.args())
+    assert code == 0
+    assert [r["event_time"] for r in lines(out)][::2] == [1, 2]
+    assert "no data for 0.3s" in err
+
+
+def test_max_connection_age_rotates(exchange: FakeExchange) -> None:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        await ws.send_str(asset_frame(n))
+        await hold(ws)
+
+    exchange.script = script
+    code, _, err = invoke(
+        "contracts", "--max-connection-age", "1", "--duration", "2.6", *exchange.args()
+    )
+    assert code == 0
+    assert "rotating the connection" in err and "switched to the new connection" in err
