@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
-from binmon.commands.options import endpoints, rest_url_options, verbosity, verbosity_options
+from binmon.commands.options import (
+    current_env,
+    endpoints,
+    rest_url_options,
+    verbosity,
+    verbosity_options,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,9 +105,8 @@ def command(
     --from. Numbers are shown exactly as the exchange sent them.
     """
     from binmon.diag import Diagnostics
-    from binmon.env import Environment
 
-    env = ctx.find_root().obj if isinstance(ctx.find_root().obj, Environment) else Environment()
+    env = current_env(ctx)
     diag = Diagnostics(env.stderr, verbosity(ctx))
     wanted = _symbols(symbols)
     if from_file is not None:

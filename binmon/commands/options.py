@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from binmon.env import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +48,14 @@ def verbosity_options(f: F) -> F:
 def verbosity(ctx: click.Context | None = None) -> int:
     ctx = ctx or click.get_current_context()
     return max(-1, min(1, int(ctx.find_root().meta.get(_VERBOSITY_KEY, 0))))
+
+
+def current_env(ctx: click.Context | None = None) -> Environment:
+    """The injected :class:`Environment` (``obj`` of the root context), else the real one."""
+    from binmon.env import Environment
+
+    obj = (ctx or click.get_current_context()).find_root().obj
+    return obj if isinstance(obj, Environment) else Environment()
 
 
 def rest_url_options(f: F) -> F:

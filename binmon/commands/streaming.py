@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from binmon.commands.options import endpoints, verbosity
+from binmon.commands.options import current_env, endpoints, verbosity
 
 if TYPE_CHECKING:
     from binmon.diag import Diagnostics
@@ -26,11 +26,10 @@ def build_run(
 ) -> tuple[RunConfig, Environment, Diagnostics]:
     from binmon.connection import ConnectionSettings
     from binmon.diag import Diagnostics
-    from binmon.env import Environment
     from binmon.filters import Filters
     from binmon.runner import RunConfig
 
-    env: Environment = click.get_current_context().meta.get("binmon.env") or Environment()
+    env = current_env()
     json_output = bool(opts.get("json_output")) or bool(opts.get("raw")) or not env.stdout_isatty
     config = RunConfig(
         kinds=kinds,
