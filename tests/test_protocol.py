@@ -247,3 +247,12 @@ def test_any_symbol_gives_valid_json(symbol: str) -> None:
     frame = decode_message(msgspec.json.encode({"stream": "s", "data": [data]}))
     [line] = encode_assets(frame.events).splitlines()  # type: ignore[arg-type]
     assert json.loads(line)["symbol"] == symbol
+
+
+@pytest.mark.parametrize(
+    "value", ["true", "null", "false", '"1"', "{}", "[1]", "1\\n", "NaN", "Infinity", "1,2", ""]
+)
+def test_asset_values_must_be_numbers_and_keep_lines_whole(value: str) -> None:
+    bad = ADA.replace('"i":"0.27462452"', f'"i":"{value}"')
+    frame = decode_message(envelope("!assetIndex@arr", f"[{bad}]"))
+    assert frame.events == [] and frame.malformed == 1
