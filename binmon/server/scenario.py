@@ -1,0 +1,1020 @@
+"""A generated, deterministic market for ``binmon serve``: no I/O, no copied data.
+
+:class:`Scenario` owns an asset index (random walks around realistic price
+levels) and a contract universe of several hundred symbols with leverage
+bracket ladders. ``tick(now_ms)`` advances it by one asset-index period and
+returns the frames of that period: one ``assetIndexUpdate`` per asset and the
+``contractInfo`` events that happened (listings, go-lives, delistings,
+quarterly rolls, bracket adjustments, and the odd duplicate frame the real
+exchange is known to send).
+
+Everything is driven by tick counts, not wall time, so the same seed and the
+same sequence of ``now_ms`` give the same frames, and a faster tick rate
+speeds contract events up proportionally. Published decimals are exact:
+prices are integer units of 1e-8, rates and cumulative amounts are computed
+with :class:`~decimal.Decimal` and quantized; no float ever reaches the wire.
+"""
+
+from __future__ import annotations
+
+import calendar
+import heapq
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Final
+
+import msgspec
+
+from binmon.protocol import PERPETUAL_DELIVERY_MS
+
+# 2026-01-01T00:00:00Z: a fixed default start so that Scenario(seed) alone is reproducible.
+DEFAULT_START_MS: Final = 1767225600000
+# Onboard time of the first Binance USD-M perpetuals (2019-09-25 08:00 UTC).
+FIRST_LISTING_MS: Final = 1569398400000
+
+_Q8: Final = Decimal("0.00000001")
+_UNITS: Final = 10**8
+_HOUR_MS: Final = 3_600_000
+_HALF_HOUR_MS: Final = 1_800_000
+_DAY_MS: Final = 86_400_000
+
+UM: Final = 1
+CM: Final = 2
+
+
+# --- wire structs (field order is the exchange's) -------------------------
+
+
+class AssetIndexUpdate(msgspec.Struct, gc=False):
+    """One ``assetIndexUpdate`` payload; every decimal is an 8-place string."""
+
+    e: str
+    E: int
+    s: str
+    i: str
+    b: str
+    a: str
+    B: str
+    A: str
+    q: str
+    g: str
+    Q: str
+    G: str
+
+
+class BracketWire(msgspec.Struct, frozen=True, gc=False):
+    """One ``bks`` element. ``mmr``/``cf`` are exact decimals, encoded as JSON numbers."""
+
+    bs: int
+    bnf: int
+    bnc: int
+    mmr: Decimal
+    cf: Decimal
+    mi: int
+    ma: int
+
+
+class ContractInfoUpdate(msgspec.Struct, gc=False):
+    """One ``contractInfo`` payload."""
+
+    e: str
+    E: int
+    s: str
+    ps: str
+    ct: str
+    dt: int
+    ot: int
+    cs: str
+    bks: list[BracketWire]
+    st: int
+
+
+# Decimals go out as numbers with exactly their digits (``0.0065``, ``148000``).
+ENCODER: Final = msgspec.json.Encoder(decimal_format="number")
+
+
+def encode(obj: object) -> bytes:
+    return ENCODER.encode(obj)
+
+
+# --- decimals --------------------------------------------------------------
+
+
+def plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros or an exponent (``500.00`` -> ``500``, ``0E-8`` -> ``0``).
+
+    msgspec writes a Decimal with its own exponent, so this keeps ``5E+2``
+    and ``0.0650`` off the wire.
+    """
+    return Decimal(format(value.normalize(), "f"))
+
+
+def q8(value: Decimal) -> Decimal:
+    return value.quantize(_Q8, rounding=ROUND_HALF_EVEN)
+
+
+def text8(value: Decimal) -> str:
+    # ``f`` format: Decimal("0E-8") would otherwise print as "0E-8".
+    return f"{value:f}"
+
+
+# --- leverage brackets -----------------------------------------------------
+
+# One rung of a ladder before floors and cumulative amounts are derived:
+# (max leverage, maintenance margin ratio, notional cap).
+Rung = tuple[int, Decimal, int]
+
+
+def build_brackets(rungs: list[Rung]) -> list[BracketWire]:
+    """Derive a full ladder: floor = previous cap, ``cf(n) = cf(n-1) + bnf(n)·(mmr(n) - mmr(n-1))``.
+
+    ``mi`` of a bracket is one more than the next bracket's ``ma`` (the last
+    bracket's is 1), which is how the exchange's own ladders read.
+    """
+    out: list[BracketWire] = []
+    floor = 0
+    cum = Decimal(0)
+    prev_mmr: Decimal | None = None
+    for n, (lev, mmr, cap) in enumerate(rungs, 1):
+        if prev_mmr is not None:
+            cum += floor * (mmr - prev_mmr)
+        mi = rungs[n][0] + 1 if n < len(rungs) else 1
+        out.append(BracketWire(n, floor, cap, plain(mmr), plain(cum), mi, lev))
+        floor = cap
+        prev_mmr = mmr
+    return out
+
+
+def _decimals(text: str) -> tuple[Decimal, ...]:
+    return tuple(Decimal(word) for word in text.split())
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# (leverages, maintenance margin ratios, cap multipliers of the first cap)
+_LADDERS: Final[dict[str, tuple[tuple[int, ...], tuple[Decimal, ...], tuple[int, ...]]]] = {
+    "major": (
+        (125, 100, 75, 50, 25, 20, 10, 5, 4, 3, 2, 1),
+        _decimals("0.004 0.005 0.0065 0.01 0.02 0.025 0.05 0.1 0.125 0.15 0.25 0.5"),
+        (1, 3, 10, 40, 200, 300, 700, 1500, 2000, 2600, 4000, 6000),
+    ),
+    "large": (
+        (75, 50, 25, 20, 10, 5, 4, 2, 1),
+        _decimals("0.01 0.015 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
+        (1, 4, 12, 30, 120, 250, 400, 800, 1500),
+    ),
+    "mid": (
+        (50, 25, 20, 10, 5, 4, 2, 1),
+        _decimals("0.015 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
+        (1, 5, 10, 50, 100, 150, 300, 500),
+    ),
+    "small": (
+        (20, 10, 5, 4, 2, 1),
+        _decimals("0.025 0.05 0.1 0.125 0.25 0.5"),
+        (1, 6, 16, 40, 100, 140),
+    ),
+    "quarter": (
+        (50, 25, 20, 10, 5, 4, 2, 1),
+        _decimals("0.01 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
+        (1, 3, 8, 20, 50, 80, 150, 250),
+    ),
+}
+
+
+def ladder_rungs(kind: str, first_cap: int) -> list[Rung]:
+    levs, mmrs, mults = _LADDERS[kind]
+    return [(lev, mmr, first_cap * m) for lev, mmr, m in zip(levs, mmrs, mults, strict=True)]
+
+
+_NICE: Final = (10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 80)
+
+
+def _nice_between(lo: int, hi: int, exclude: int) -> list[int]:
+    """Round numbers strictly between ``lo`` and ``hi``, as a risk team would pick caps."""
+    found = []
+    scale = 1
+    while scale * 10 <= max(hi, 10):
+        for m in _NICE:
+            v = m * scale
+            if lo < v < hi and v != exclude:
+                found.append(v)
+        scale *= 10
+    return sorted(set(found))
+
+
+# --- asset index -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    asset: str
+    price: str
+    buffer: str  # bid/ask buffer (b, a)
+    auto_buffer: str  # auto-exchange bid/ask buffer (q, g)
+    volatility: float  # relative standard deviation per tick
+    peg: bool = False  # stablecoin-like: mean-reverting around ``price``
+
+
+# Levels of late 2025 / early 2026. The settlement-asset stablecoins and
+# credits (BNFCR, LDUSDT, RWUSD, U, USD1) are there because the integrated
+# stream carries them; never assume this list is fixed.
+ASSETS: Final[tuple[AssetSpec, ...]] = (
+    AssetSpec("BTC", "87250.40000000", "0.05", "0.025", 0.00025),
+    AssetSpec("ETH", "2945.70000000", "0.05", "0.025", 0.00035),
+    AssetSpec("BNB", "862.30000000", "0.05", "0.025", 0.0003),
+    AssetSpec("SOL", "124.85000000", "0", "0", 0.0004),
+    AssetSpec("XRP", "1.87400000", "0.1", "0.05", 0.0004),
+    AssetSpec("ADA", "0.37120000", "0.1", "0.05", 0.0005),
+    AssetSpec("DOGE", "0.12940000", "0.1", "0.05", 0.0005),
+    AssetSpec("TRX", "0.28410000", "0", "0", 0.0003),
+    AssetSpec("DOT", "1.81200000", "0.1", "0.05", 0.0005),
+    AssetSpec("LINK", "12.64000000", "0.1", "0.05", 0.0005),
+    AssetSpec("USDT", "0.99891344", "0.0001", "0.0001", 0.00002, peg=True),
+    AssetSpec("USDC", "0.99975000", "0.0001", "0.0001", 0.00002, peg=True),
+    AssetSpec("FDUSD", "0.99840000", "0.0001", "0.0001", 0.00003, peg=True),
+    AssetSpec("BFUSD", "0.99960000", "0.0001", "0.0001", 0.00002, peg=True),
+    AssetSpec("USD1", "0.99930000", "0.0005", "0.0002", 0.00003, peg=True),
+    AssetSpec("BNFCR", "1.00000000", "0", "0", 0.0, peg=True),
+    AssetSpec("LDUSDT", "1.00210000", "0.0001", "0.0001", 0.00001, peg=True),
+    AssetSpec("RWUSD", "1.00050000", "0.0001", "0.0001", 0.00001, peg=True),
+    AssetSpec("U", "0.99980000", "0.0005", "0.0002", 0.00003, peg=True),
+)
+
+
+class _Asset:
+    """Random-walk state of one asset index entry, prices in units of 1e-8."""
+
+    __slots__ = (
+        "auto_down",
+        "auto_up",
+        "bstr",
+        "down",
+        "gstr",
+        "peg",
+        "sigma",
+        "symbol",
+        "units",
+        "up",
+    )
+
+    def __init__(self, spec: AssetSpec) -> None:
+        self.symbol = f"{spec.asset}USD"
+        self.units = int(Decimal(spec.price) * _UNITS)
+        self.peg = self.units if spec.peg else 0
+        self.sigma = spec.volatility
+        b = q8(Decimal(spec.buffer))
+        g = q8(Decimal(spec.auto_buffer))
+        self.bstr = text8(b)
+        self.gstr = text8(g)
+        # B = i(1-b), A = i(1+a), Q = i(1-q), G = i(1+g); the exchange's
+        # buffers are symmetric (b = a, q = g) in every sample seen.
+        self.down, self.up = 1 - b, 1 + b
+        self.auto_down, self.auto_up = 1 - g, 1 + g
+
+    def step(self, rng: random.Random) -> None:
+        if not self.sigma:
+            return
+        if self.peg:
+            # Mean-reverting: stablecoins wobble around their level, never drift off.
+            drift = (self.peg - self.units) * 0.05
+            self.units += round(drift + self.peg * self.sigma * rng.gauss(0.0, 1.0))
+        else:
+            self.units += round(self.units * self.sigma * rng.gauss(0.0, 1.0))
+        self.units = max(self.units, 1)
+
+    def update(self, event_ms: int) -> AssetIndexUpdate:
+        # Inlined quantize/format: this runs for every asset on every tick.
+        i = Decimal(self.units).scaleb(-8)
+        bs, gs = self.bstr, self.gstr
+        return AssetIndexUpdate(
+            "assetIndexUpdate",
+            event_ms,
+            self.symbol,
+            f"{i:f}",
+            bs,
+            bs,
+            f"{(i * self.down).quantize(_Q8, ROUND_HALF_EVEN):f}",
+            f"{(i * self.up).quantize(_Q8, ROUND_HALF_EVEN):f}",
+            gs,
+            gs,
+            f"{(i * self.auto_down).quantize(_Q8, ROUND_HALF_EVEN):f}",
+            f"{(i * self.auto_up).quantize(_Q8, ROUND_HALF_EVEN):f}",
+        )
+
+
+# --- contract universe -----------------------------------------------------
+
+# Base assets of USD-M perpetuals, oldest listings first (general knowledge of
+# the venue, not a copy of any dump). Synthetic names fill up the rest.
+_BASES: Final = _words("""
+BTC ETH BCH XRP EOS LTC TRX ETC LINK XLM ADA XMR DASH ZEC XTZ BNB ATOM ONT IOTA BAT VET NEO QTUM
+IOST THETA ALGO ZIL KNC ZRX COMP DOGE SXP KAVA BAND RLC MKR SNX DOT DEFI YFI CRV TRB RUNE SUSHI
+EGLD SOL ICX STORJ UNI AVAX ENJ FLM KSM NEAR AAVE FIL RSR LRC BEL AXS ZEN SKL GRT 1INCH CHZ SAND
+ANKR RVN SFP COTI CHR MANA ALICE HBAR ONE DENT CELR HOT MTL OGN NKN 1000SHIB BAKE GTC BTCDOM IOTX
+C98 MASK ATA DYDX 1000XEC GALA CELO AR ARPA CTSI LPT ENS PEOPLE ROSE DUSK FLOW IMX API3 GMT APE
+WOO JASMY OP INJ STG SPELL 1000LUNC LUNA2 LDO ICP APT QNT FET FXS HOOK MAGIC T HIGH MINA ASTR
+PHB GMX CFX STX ACH SSV CKB PERP TRU LQTY ID ARB JOE TLM LEVER RDNT HFT XVS BLUR EDU SUI
+1000PEPE 1000FLOKI UMA NMR MAV XVG WLD PENDLE ARKM AGLD YGG BNT OXT SEI CYBER HIFI ARK BICO LOOM
+BIGTIME BOND ORBS WAXP POLYX GAS POWR TIA CAKE MEME TOKEN ORDI STEEM ILV NTRN KAS BEAMX 1000BONK
+PYTH SUPER USTC ONG ETHW JTO 1000SATS AUCTION 1000RATS ACE MOVR NFP AI XAI WIF MANTA ONDO LSK
+ALT JUP ZETA RONIN DYM OM PIXEL STRK GLM PORTAL TON AXL MYRO METIS AEVO VANRY BOME ETHFI ENA W
+TNSR SAGA TAO OMNI REZ BB NOT TURBO IO ZK MEW LISTA ZRO RENDER BANANA RARE G SYN SYS VOXEL BRETT
+POPCAT SUN DOGS MBOX CHESS FLUX BSW QUICK NEIROETH RPL POL UXLINK 1MBABYDOGE NEIRO KDA FIDA FIO
+CATI GHST LOKA HMSTR REI COS EIGEN DIA 1000CAT SCR GOAT MOODENG SAFE SANTOS PONKE COW CETUS
+1000000MOG GRASS DRIFT SWELL ACT PNUT HIPPO 1000X DEGEN BAN AKT SLERF SCRT 1000CHEEMS 1000WHY
+THE MORPHO CHILLGUY KAIA AERO ACX ORCA MOVE RAYSOL KOMA VIRTUAL SPX ME AVA DEGO VELODROME MOCA
+VANA PENGU LUMIA USUAL AIXBT FARTCOIN KMNO CGPT HIVE DEXE PHA DF GRIFFAIN AI16Z ZEREBRO BIO
+COOKIE ALCH SWARMS SONIC PROM S SOLV ARC AVAAI TRUMP MELANIA VTHO ANIME VINE PIPPIN VVV BERA
+TST LAYER HEI B3 IP GPS SHELL KAITO RED VIC EPIC BMT MUBARAK FORM BID TUT BROCCOLI BANANAS31
+SIREN PARTI NIL JELLYJELLY PAXG WAL FUN MLN GUN ATH BABY KERNEL WCT HYPER INIT SIGN STO SYRUP
+OBOL DOOD SXT ASR ALPINE B MILK HUMA A SOPH NXPC AWE HAEDAL HOME RESOLV SQD F NEWT SAHARA SPK H
+M CROSS TANSSI AIN BULLA ERA TAC PROVE TREE TOWNS PLUME ZORA ESPORTS ICNT DAM BTR XPL AVNT
+LINEA WLFI HOLO OPEN BARD SOMI MITO ZKC ASTER STBL EDEN 0G KGEN FLOCK APEX HEMI CLO MET
+""")
+
+# The largest by open interest get deeper ladders.
+_LARGE: Final = frozenset(
+    _words(
+        "BTC ETH BNB SOL XRP DOGE ADA LINK LTC BCH AVAX DOT TRX SUI TON NEAR APT ARB OP FIL "
+        "ATOM ETC UNI AAVE WLD 1000PEPE WIF ORDI INJ TIA ENA"
+    )
+)
+
+_CM_BASES: Final = _words(
+    "BTC ETH BNB SOL XRP ADA DOGE DOT LINK LTC BCH TRX ETC FIL AVAX ATOM UNI EOS XLM AAVE NEAR APT "
+    "SUI OP ARB"
+)
+
+_SUBTYPES: Final = (
+    (),
+    (),
+    (),
+    ("Layer-1",),
+    ("Layer-2",),
+    ("DeFi",),
+    ("Meme",),
+    ("AI",),
+    ("Gaming",),
+    ("Infrastructure",),
+)
+
+_CONSONANTS: Final = "BCDFGHJKLMNPRSTVWXZ"
+_VOWELS: Final = "AEIOUY"
+
+_LIVE: Final = frozenset({"TRADING", "PENDING_TRADING"})
+_GONE: Final = frozenset({"SETTLING", "DELIVERED", "CLOSE"})
+
+
+@dataclass(slots=True)
+class Contract:
+    """Current state of one symbol, as exchangeInfo and leverageBracket report it."""
+
+    symbol: str
+    pair: str
+    contract_type: str
+    delivery_ms: int
+    onboard_ms: int
+    status: str
+    base: str
+    quote: str
+    margin: str
+    underlying: str
+    market: int
+    rungs: list[Rung]
+    brackets: list[BracketWire] = field(default_factory=list)
+    subtypes: tuple[str, ...] = ()
+    # Tick at which it stopped trading (delisted/delivered during the run):
+    # such symbols are dropped after a while so the universe stays bounded.
+    gone_tick: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.brackets:
+            self.brackets = build_brackets(self.rungs)
+
+    def set_rungs(self, rungs: list[Rung]) -> None:
+        self.rungs = rungs
+        self.brackets = build_brackets(rungs)
+
+    def frame(self, event_ms: int, *, with_brackets: bool = False) -> ContractInfoUpdate:
+        # Real frames carry "bks":[] unless the brackets changed.
+        return ContractInfoUpdate(
+            "contractInfo",
+            event_ms,
+            self.symbol,
+            self.pair,
+            self.contract_type,
+            self.delivery_ms,
+            self.onboard_ms,
+            self.status,
+            list(self.brackets) if with_brackets else [],
+            self.market,
+        )
+
+
+def quarter_deliveries(after_ms: int, count: int) -> list[int]:
+    """The next ``count`` quarterly delivery times after ``after_ms``.
+
+    Quarterlies deliver on the last Friday of March, June, September and
+    December at 08:00 UTC.
+    """
+    out: list[int] = []
+    year = datetime.fromtimestamp(after_ms / 1000, UTC).year
+    while len(out) < count:
+        for month in (3, 6, 9, 12):
+            last_day = calendar.monthrange(year, month)[1]
+            fridays = [
+                d
+                for d in range(last_day - 6, last_day + 1)
+                if calendar.weekday(year, month, d) == 4
+            ]
+            day = fridays[-1]
+            t = int(datetime(year, month, day, 8, tzinfo=UTC).timestamp() * 1000)
+            if t > after_ms and len(out) < count:
+                out.append(t)
+        year += 1
+    return out
+
+
+def delivery_suffix(delivery_ms: int) -> str:
+    return datetime.fromtimestamp(delivery_ms / 1000, UTC).strftime("%y%m%d")
+
+
+@dataclass(slots=True)
+class Tick:
+    """What one period produced: the asset index entries and any contract events."""
+
+    time_ms: int
+    assets: list[AssetIndexUpdate]
+    contracts: list[ContractInfoUpdate]
+
+
+# Follow-up actions scheduled for a later tick.
+_GO_LIVE: Final = "go_live"
+_PENDING_BRACKETS: Final = "pending_brackets"
+_RESEND: Final = "resend"
+_DELIVERED: Final = "delivered"
+_LIST_QUARTER: Final = "list_quarter"
+
+_EVENT_WEIGHTS: Final = (
+    ("list", 10),
+    ("delist", 10),
+    ("leverage", 30),
+    ("cap", 15),
+    ("split", 8),
+    ("duplicate", 8),
+    ("roll", 3),
+)
+
+
+class Scenario:
+    """A deterministic exchange: ``tick(now_ms)`` once per asset-index period.
+
+    ``rate`` is the number of ticks per second the caller intends to use; it
+    only sets how far ahead a new listing's onboard time lies (a fixed number
+    of ticks), so that everything runs proportionally faster at higher rates.
+    """
+
+    # Contract events: one every 2-7 ticks ("every few seconds" at 1 Hz).
+    EVENT_GAP: Final = (2, 7)
+    ROLL_COOLDOWN_TICKS: Final = 1800
+    PURGE_AFTER_TICKS: Final = 3600
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        start_ms: int = DEFAULT_START_MS,
+        rate: float = 1.0,
+        symbols: int = 650,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.seed = seed
+        self.start_ms = start_ms
+        self.interval_ms = max(1, round(1000 / rate))
+        self.now_ms = start_ms
+        self.ticks = 0
+        self._asset_rng = random.Random(f"{seed}:assets")
+        self._rng = random.Random(f"{seed}:events")
+        self._assets = [_Asset(spec) for spec in ASSETS]
+        self.latest_assets: dict[str, AssetIndexUpdate] = {
+            a.symbol: a.update(start_ms) for a in self._assets
+        }
+        self.contracts: dict[str, Contract] = {}
+        self._symbols: list[str] = []
+        self._names: set[str] = set()
+        # pair -> [current quarter delivery, next quarter delivery]
+        self._quarters: dict[str, list[int]] = {}
+        self._pending: list[tuple[int, int, str, object]] = []
+        self._seq = 0
+        self._build_universe(random.Random(f"{seed}:universe"), symbols)
+        for contract in self.contracts.values():
+            if contract.status == "PENDING_TRADING":
+                # Announced listings go live at their onboard time (in scenario seconds).
+                delay = -(-(contract.onboard_ms - start_ms) // 1000) + 1
+                self._schedule(delay, _GO_LIVE, contract.symbol)
+        self._recent: deque[ContractInfoUpdate] = deque(maxlen=8)
+        self._next_event_tick = self._rng.randint(*self.EVENT_GAP)
+        self._last_roll_tick = -self.ROLL_COOLDOWN_TICKS
+        self._kinds = [k for k, _ in _EVENT_WEIGHTS]
+        self._weights = [w for _, w in _EVENT_WEIGHTS]
+
+    # --- public API ---------------------------------------------------
+
+    @property
+    def asset_symbols(self) -> list[str]:
+        return list(self.latest_assets)
+
+    def tick(self, now_ms: int) -> Tick:
+        self.ticks += 1
+        self.now_ms = now_ms
+        rng = self._asset_rng
+        assets = []
+        for asset in self._assets:
+            asset.step(rng)
+            assets.append(asset.update(now_ms))
+        self.latest_assets = {a.s: a for a in assets}
+
+        events: list[ContractInfoUpdate] = []
+        while self._pending and self._pending[0][0] <= self.ticks:
+            _, _, kind, arg = heapq.heappop(self._pending)
+            events.extend(self._follow_up(kind, arg))
+        if self.ticks >= self._next_event_tick:
+            events.extend(self._random_event())
+            self._next_event_tick = self.ticks + self._rng.randint(*self.EVENT_GAP)
+        if self.ticks % 64 == 0:
+            self._purge()
+        for event in events:
+            self._recent.append(event)
+        return Tick(now_ms, assets, events)
+
+    def run(self, count: int, *, start_ms: int | None = None) -> Iterable[Tick]:
+        """``count`` ticks one interval apart (for recordings and benchmarks)."""
+        t = self.now_ms + self.interval_ms if start_ms is None else start_ms
+        for _ in range(count):
+            yield self.tick(t)
+            t += self.interval_ms
+
+    # --- universe -----------------------------------------------------
+
+    def _synthetic_name(self, rng: random.Random) -> str:
+        while True:
+            n = rng.choice((3, 4, 4, 5, 6))
+            name = "".join(rng.choice(_CONSONANTS if k % 2 == 0 else _VOWELS) for k in range(n))
+            if rng.random() < 0.08:
+                name = "1000" + name
+            if name not in self._names:
+                return name
+
+    def _add(self, contract: Contract) -> Contract:
+        self.contracts[contract.symbol] = contract
+        self._symbols.append(contract.symbol)
+        self._names.add(contract.symbol)
+        self._names.add(contract.base)
+        return contract
+
+    @staticmethod
+    def _first_cap(kind: str, rng: random.Random, market: int) -> int:
+        if market == CM:
+            # COIN-M notionals are in coin terms: much smaller numbers.
+            return rng.choice((5, 10, 20, 50))
+        return {
+            "major": rng.choice((300_000, 400_000)),
+            "large": rng.choice((10_000, 25_000, 50_000)),
+            "mid": rng.choice((5_000, 10_000, 20_000)),
+            "small": rng.choice((5_000, 10_000, 25_000)),
+            "quarter": rng.choice((50_000, 100_000)),
+        }[kind]
+
+    def _ladder(self, kind: str, rng: random.Random, market: int = UM) -> list[Rung]:
+        return ladder_rungs(kind, self._first_cap(kind, rng, market))
+
+    def _build_universe(self, rng: random.Random, target: int) -> None:
+        start = self.start_ms
+        quarters_um = quarter_deliveries(start + 7 * _DAY_MS, 2)
+        # USDC perpetuals, quarterlies (2 pairs x 2 markets x 2), TradFi, ETHBTC, COIN-M perpetuals.
+        extra = len(_LARGE) + 8 + 3 + 1 + len(_CM_BASES)
+        n_usdt = max(target - extra, 20)
+        bases: list[str] = []
+        for b in _BASES:
+            if b not in bases:
+                bases.append(b)
+        self._names.update(bases)
+        while len(bases) < n_usdt:
+            name = self._synthetic_name(rng)
+            bases.append(name)
+            self._names.add(name)
+        bases = bases[:n_usdt]
+
+        last_listing = start - 7 * _DAY_MS
+        pending_from = int(n_usdt * 0.95)
+        for idx, base in enumerate(bases):
+            frac = idx / max(1, n_usdt - 1)
+            ot = FIRST_LISTING_MS + int((last_listing - FIRST_LISTING_MS) * frac**1.3)
+            ot -= ot % _HALF_HOUR_MS
+            if idx < 4:
+                ot = FIRST_LISTING_MS
+            kind = "major" if base in ("BTC", "ETH") else "large" if base in _LARGE else "mid"
+            if kind == "mid" and idx > n_usdt * 0.45:
+                kind = "small"
+            status, dt, underlying = "TRADING", PERPETUAL_DELIVERY_MS, "COIN"
+            if base in ("BTCDOM", "DEFI"):
+                underlying = "INDEX"
+            if idx >= pending_from:
+                # Newest listings: announced, not trading yet.
+                status = "PENDING_TRADING"
+                ot = start + rng.randint(1, 96) * _HALF_HOUR_MS
+                if rng.random() < 0.3:
+                    underlying = "PREMARKET"
+            elif base not in _LARGE and idx > 40 and rng.random() < 0.08:
+                # Delisted perpetuals keep their real delist time in dt.
+                status = "SETTLING"
+                dt = rng.randint(ot + 30 * _DAY_MS, max(ot + 31 * _DAY_MS, start - _DAY_MS))
+                dt -= dt % _HOUR_MS
+            self._add(
+                Contract(
+                    symbol=f"{base}USDT",
+                    pair=f"{base}USDT",
+                    contract_type="PERPETUAL",
+                    delivery_ms=dt,
+                    onboard_ms=ot,
+                    status=status,
+                    base=base,
+                    quote="USDT",
+                    margin="USDT",
+                    underlying=underlying,
+                    market=UM,
+                    rungs=self._ladder(kind, rng),
+                    subtypes=rng.choice(_SUBTYPES),
+                )
+            )
+
+        usdc_from = 1704067200000  # 2024-01-01
+        for idx, base in enumerate([b for b in bases if b in _LARGE]):
+            ot = usdc_from + idx * 7 * _DAY_MS
+            self._add(
+                Contract(
+                    symbol=f"{base}USDC",
+                    pair=f"{base}USDC",
+                    contract_type="PERPETUAL",
+                    delivery_ms=PERPETUAL_DELIVERY_MS,
+                    onboard_ms=ot,
+                    status="TRADING",
+                    base=base,
+                    quote="USDC",
+                    margin="USDC",
+                    underlying="COIN",
+                    market=UM,
+                    rungs=self._ladder("mid", rng),
+                )
+            )
+
+        for base in ("BTC", "ETH"):
+            self._quarters[f"{base}USDT"] = list(quarters_um)
+            self._quarters[f"{base}USD"] = list(quarters_um)
+            for pair, market, quote, margin in (
+                (f"{base}USDT", UM, "USDT", "USDT"),
+                (f"{base}USD", CM, "USD", base),
+            ):
+                for ct, dt in zip(("CURRENT_QUARTER", "NEXT_QUARTER"), quarters_um, strict=True):
+                    self._add(
+                        self._quarterly(pair, ct, dt, "TRADING", base, quote, margin, market, rng)
+                    )
+
+        for base, underlying, onboard in (
+            ("XAU", "COMMODITY", 1765180800000),
+            ("XAG", "COMMODITY", 1765785600000),
+            ("TSLA", "EQUITY", 1766390400000),
+        ):
+            self._add(
+                Contract(
+                    symbol=f"{base}USDT",
+                    pair=f"{base}USDT",
+                    contract_type="TRADIFI_PERPETUAL",
+                    delivery_ms=PERPETUAL_DELIVERY_MS,
+                    onboard_ms=onboard,
+                    status="TRADING",
+                    base=base,
+                    quote="USDT",
+                    margin="USDT",
+                    underlying=underlying,
+                    market=UM,
+                    rungs=self._ladder("small", rng),
+                )
+            )
+        self._add(
+            Contract(
+                symbol="ETHBTC",
+                pair="ETHBTC",
+                contract_type="PERPETUAL",
+                delivery_ms=PERPETUAL_DELIVERY_MS,
+                onboard_ms=1659945600000,
+                status="TRADING",
+                base="ETH",
+                quote="BTC",
+                margin="BTC",
+                underlying="COIN",
+                market=UM,
+                rungs=[(lev, mmr, cap // 1000) for lev, mmr, cap in self._ladder("mid", rng)],
+            )
+        )
+        for idx, base in enumerate(_CM_BASES):
+            self._add(
+                Contract(
+                    symbol=f"{base}USD_PERP",
+                    pair=f"{base}USD",
+                    contract_type="PERPETUAL",
+                    delivery_ms=PERPETUAL_DELIVERY_MS,
+                    onboard_ms=1597651200000 + idx * 14 * _DAY_MS,
+                    status="TRADING",
+                    base=base,
+                    quote="USD",
+                    margin=base,
+                    underlying="COIN",
+                    market=CM,
+                    rungs=self._ladder("large" if base in _LARGE else "mid", rng, CM),
+                )
+            )
+
+    def _quarterly(
+        self,
+        pair: str,
+        contract_type: str,
+        delivery_ms: int,
+        status: str,
+        base: str,
+        quote: str,
+        margin: str,
+        market: int,
+        rng: random.Random,
+    ) -> Contract:
+        # Quarterlies are listed about half a year before delivery.
+        onboard = delivery_ms - 182 * _DAY_MS
+        onboard -= onboard % _HOUR_MS
+        return Contract(
+            symbol=f"{pair}_{delivery_suffix(delivery_ms)}",
+            pair=pair,
+            contract_type=contract_type,
+            delivery_ms=delivery_ms,
+            onboard_ms=onboard,
+            status=status,
+            base=base,
+            quote=quote,
+            margin=margin,
+            underlying="COIN",
+            market=market,
+            rungs=self._ladder("quarter", rng, market),
+        )
+
+    # --- events -------------------------------------------------------
+
+    def _event_ms(self) -> int:
+        # The event happened during the period that just ended.
+        return self.now_ms - self._rng.randrange(0, max(1, self.interval_ms // 2))
+
+    def _schedule(self, delay_ticks: int, kind: str, arg: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (self.ticks + max(1, delay_ticks), self._seq, kind, arg))
+
+    def _pick(self, statuses: frozenset[str], *, perpetual_only: bool = False) -> Contract | None:
+        # Rejection sampling: most symbols qualify, and this avoids a scan per event.
+        symbols = self._symbols
+        for _ in range(50):
+            contract = self.contracts.get(symbols[self._rng.randrange(len(symbols))])
+            if (
+                contract is not None
+                and contract.status in statuses
+                and (not perpetual_only or contract.contract_type == "PERPETUAL")
+            ):
+                return contract
+        return None
+
+    def _random_event(self) -> list[ContractInfoUpdate]:
+        handlers = {
+            "list": self._list,
+            "delist": self._delist,
+            "leverage": self._change_leverage,
+            "cap": self._change_cap,
+            "split": self._split_bracket,
+            "duplicate": self._duplicate,
+            "roll": self._roll,
+        }
+        # A kind can find nothing to act on (no room for another bracket, say):
+        # try another, so that something does happen every few seconds.
+        for _ in range(5):
+            kind = self._rng.choices(self._kinds, self._weights)[0]
+            if kind == "roll" and self.ticks - self._last_roll_tick < self.ROLL_COOLDOWN_TICKS:
+                kind = "leverage"
+            events = handlers[kind]()
+            if events or (kind == "duplicate" and self._recent):
+                return events
+        return []
+
+    def _list(self) -> list[ContractInfoUpdate]:
+        rng = self._rng
+        base = self._synthetic_name(rng)
+        roll = rng.random()
+        if roll < 0.85:
+            symbol = pair = f"{base}USDT"
+            quote = margin = "USDT"
+            market = UM
+        elif roll < 0.95:
+            symbol = pair = f"{base}USDC"
+            quote = margin = "USDC"
+            market = UM
+        else:
+            symbol, pair, quote, margin, market = f"{base}USD_PERP", f"{base}USD", "USD", base, CM
+        delay = rng.randint(8, 30)
+        onboard = self.now_ms + delay * self.interval_ms
+        contract = self._add(
+            Contract(
+                symbol=symbol,
+                pair=pair,
+                contract_type="PERPETUAL",
+                delivery_ms=PERPETUAL_DELIVERY_MS,
+                onboard_ms=onboard,
+                status="PENDING_TRADING",
+                base=base,
+                quote=quote,
+                margin=margin,
+                underlying="COIN",
+                market=market,
+                rungs=self._ladder(rng.choice(("mid", "small", "small")), rng, market),
+            )
+        )
+        if rng.random() < 0.4:
+            # Real quirk: brackets published while still PENDING_TRADING.
+            self._schedule(rng.randint(1, delay - 1), _PENDING_BRACKETS, symbol)
+        # Goes live at the onboard time, as the exchange does (0.3-12 s late).
+        self._schedule(delay + 1, _GO_LIVE, symbol)
+        return [contract.frame(self._event_ms())]
+
+    def _delist(self) -> list[ContractInfoUpdate]:
+        contract = self._pick(frozenset({"TRADING"}), perpetual_only=True)
+        if contract is None or contract.base in ("BTC", "ETH"):
+            return []
+        contract.status = "SETTLING"
+        event_ms = self._event_ms()
+        contract.delivery_ms = event_ms - event_ms % self.interval_ms
+        contract.gone_tick = self.ticks
+        return [contract.frame(event_ms)]
+
+    def _bracket_event(self, contract: Contract, rungs: list[Rung]) -> list[ContractInfoUpdate]:
+        contract.set_rungs(rungs)
+        return [contract.frame(self._event_ms(), with_brackets=True)]
+
+    def _change_leverage(self) -> list[ContractInfoUpdate]:
+        contract = self._pick(_LIVE)
+        if contract is None:
+            return []
+        rungs = list(contract.rungs)
+        k = self._rng.randrange(len(rungs) - 1) if len(rungs) > 1 else 0
+        lev = rungs[k][0]
+        lo = rungs[k + 1][0] + 1 if k + 1 < len(rungs) else 1
+        if k == 0:
+            choices = [x for x in (10, 15, 20, 25, 50, 75, 100, 125) if x >= lo and x != lev]
+        else:
+            hi = rungs[k - 1][0] - 1
+            choices = [x for x in range(lo, hi + 1) if x != lev]
+        if not choices:
+            return []
+        rungs[k] = (self._rng.choice(choices), rungs[k][1], rungs[k][2])
+        return self._bracket_event(contract, rungs)
+
+    def _change_cap(self) -> list[ContractInfoUpdate]:
+        contract = self._pick(_LIVE)
+        if contract is None:
+            return []
+        rungs = list(contract.rungs)
+        k = self._rng.randrange(len(rungs))
+        lo = rungs[k - 1][2] if k else 0
+        cap = rungs[k][2]
+        hi = rungs[k + 1][2] if k + 1 < len(rungs) else cap * 2
+        choices = _nice_between(lo, hi, cap)
+        if not choices:
+            return []
+        rungs[k] = (rungs[k][0], rungs[k][1], self._rng.choice(choices))
+        return self._bracket_event(contract, rungs)
+
+    def _split_bracket(self) -> list[ContractInfoUpdate]:
+        contract = self._pick(_LIVE)
+        if contract is None:
+            return []
+        rungs = list(contract.rungs)
+        spots = []
+        for k in range(len(rungs) - 1):
+            lo_cap, hi_cap = rungs[k][2], rungs[k + 1][2]
+            if rungs[k][0] - rungs[k + 1][0] >= 2 and _nice_between(lo_cap, hi_cap, -1):
+                spots.append(k)
+        if not spots:
+            return []
+        k = self._rng.choice(spots)
+        (lev_a, mmr_a, cap_a), (lev_b, mmr_b, _) = rungs[k], rungs[k + 1]
+        # The new bracket sits between its neighbours in every respect.
+        new_lev = (lev_a + lev_b) // 2
+        new_mmr = plain((mmr_a + mmr_b) / 2)
+        rungs[k + 1 : k + 1] = [(new_lev, new_mmr, cap_a)]
+        # It takes over the lower part of the next bracket's range.
+        new_cap = self._rng.choice(_nice_between(cap_a, rungs[k + 2][2], -1))
+        rungs[k + 1] = (new_lev, new_mmr, new_cap)
+        return self._bracket_event(contract, rungs)
+
+    def _duplicate(self) -> list[ContractInfoUpdate]:
+        if self._recent:
+            # The exchange resends frames seconds apart, sometimes byte for byte.
+            self._schedule(self._rng.randint(2, 5), _RESEND, self._recent[-1])
+        return []
+
+    def _roll(self) -> list[ContractInfoUpdate]:
+        pair = self._rng.choice(sorted(self._quarters))
+        current, following = self._quarters[pair]
+        old = self.contracts.get(f"{pair}_{delivery_suffix(current)}")
+        nxt = self.contracts.get(f"{pair}_{delivery_suffix(following)}")
+        if old is None or nxt is None or nxt.status != "TRADING":
+            return []
+        self._last_roll_tick = self.ticks
+        old.status = "DELIVERING"
+        # Real quirk: the contract type of a delivering quarterly has a space in it.
+        old.contract_type = "CURRENT_QUARTER DELIVERING"
+        nxt.contract_type = "CURRENT_QUARTER"
+        later = quarter_deliveries(following, 1)[0]
+        self._quarters[pair] = [following, later]
+        self._schedule(self._rng.randint(4, 8), _DELIVERED, old.symbol)
+        self._schedule(self._rng.randint(2, 6), _LIST_QUARTER, (pair, later))
+        event_ms = self._event_ms()
+        return [old.frame(event_ms), nxt.frame(event_ms)]
+
+    def _follow_up(self, kind: str, arg: object) -> list[ContractInfoUpdate]:
+        if kind == _RESEND:
+            assert isinstance(arg, ContractInfoUpdate)
+            if self._rng.random() < 0.5:
+                return [arg]
+            # Same content, a later event time (as seen live, 5 s apart).
+            return [msgspec.structs.replace(arg, E=self._event_ms())]
+        if kind == _LIST_QUARTER:
+            assert isinstance(arg, tuple)
+            pair, delivery = arg
+            template = next(
+                (
+                    c
+                    for c in self.contracts.values()
+                    if c.pair == pair and "QUARTER" in c.contract_type
+                ),
+                None,
+            )
+            if template is None:
+                return []
+            quarterly = self._add(
+                self._quarterly(
+                    pair,
+                    "NEXT_QUARTER",
+                    delivery,
+                    "PENDING_TRADING",
+                    template.base,
+                    template.quote,
+                    template.margin,
+                    template.market,
+                    self._rng,
+                )
+            )
+            quarterly.onboard_ms = self.now_ms + 10 * self.interval_ms
+            self._schedule(11, _GO_LIVE, quarterly.symbol)
+            return [quarterly.frame(self._event_ms())]
+        assert isinstance(arg, str)
+        contract = self.contracts.get(arg)
+        if contract is None:
+            return []
+        if kind == _PENDING_BRACKETS:
+            if contract.status != "PENDING_TRADING":
+                return []
+            return [contract.frame(self._event_ms(), with_brackets=True)]
+        if kind == _GO_LIVE:
+            if contract.status != "PENDING_TRADING":
+                return []
+            contract.status = "TRADING"
+            # Never before the onboard time when that has already come (wall-clock time).
+            event_ms = max(self._event_ms(), min(contract.onboard_ms, self.now_ms))
+            return [contract.frame(event_ms)]
+        if kind == _DELIVERED:
+            contract.status = "DELIVERED"
+            contract.gone_tick = self.ticks
+            return [contract.frame(self._event_ms())]
+        raise ValueError(f"unknown follow-up {kind!r}")
+
+    def _purge(self) -> None:
+        cutoff = self.ticks - self.PURGE_AFTER_TICKS
+        stale = [
+            s
+            for s, c in self.contracts.items()
+            if c.gone_tick is not None and c.gone_tick < cutoff and c.status in _GONE
+        ]
+        for symbol in stale:
+            del self.contracts[symbol]
+        if stale:
+            self._symbols = list(self.contracts)

@@ -1,0 +1,805 @@
+"""``binmon serve`` against a plain aiohttp client: a real server on 127.0.0.1, a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+from click.testing import CliRunner
+from yarl import URL
+
+from binmon.protocol import AssetIndex, ContractInfo, decode_bare, decode_message
+from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, Faults, ServerConfig
+from binmon.server.app import ServerState, server_state, start_server
+from binmon.server.scenario import Scenario, encode
+from binmon.signing import sign
+
+ALL = "!assetIndex@arr/!contractInfo"
+VECTOR_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
+VECTOR_QUERY = (
+    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"
+    "&recvWindow=5000&timestamp=1591702613943"
+)
+VECTOR_SIGNATURE = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
+
+
+class Servers:
+    """Starts servers on free ports; fast by default (100 Hz, pings rare)."""
+
+    def __init__(self) -> None:
+        self.runners: dict[str, web.AppRunner] = {}
+
+    async def __call__(self, **overrides: Any) -> str:
+        settings: dict[str, Any] = {"rate": 100.0, "ping_interval": 60.0, "seed": 1}
+        settings.update(overrides)
+        runner, port = await start_server(ServerConfig(**settings), "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{port}"
+        self.runners[base] = runner
+        return base
+
+    def state(self, base: str) -> ServerState:
+        return server_state(self.runners[base].app)
+
+
+Start = Servers
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Servers]:
+    servers = Servers()
+    yield servers
+    for runner in servers.runners.values():
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> aiohttp.WSMessage:
+    return await ws.receive(timeout=timeout)
+
+
+async def text(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> str:
+    msg = await receive(ws, timeout)
+    assert msg.type == WSMsgType.TEXT, msg
+    assert isinstance(msg.data, str)
+    return msg.data
+
+
+async def reply(ws: aiohttp.ClientWebSocketResponse, request: Any) -> dict[str, Any]:
+    """Send a control message and return its reply, skipping any data frames."""
+    await ws.send_str(request if isinstance(request, str) else json.dumps(request))
+    deadline = time.monotonic() + 2.0
+    while True:
+        obj = json.loads(await text(ws, max(0.01, deadline - time.monotonic())))
+        if isinstance(obj, dict) and ("result" in obj or "code" in obj):
+            return obj
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+def ws_url(base: str, path: str) -> str:
+    return base.replace("http://", "ws://") + path
+
+
+# --- streams --------------------------------------------------------------------
+
+
+async def test_combined_stream_carries_both_streams(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    base = await serve(rate=200)
+    async with session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}")) as ws:
+        seen: dict[str, int] = {}
+        asset_times: list[int] = []
+        while seen.get("!contractInfo", 0) < 3 or seen.get("!assetIndex@arr", 0) < 5:
+            frame = decode_message(await text(ws))
+            assert frame.malformed == 0 and frame.problem is None
+            assert frame.stream is not None
+            seen[frame.stream] = seen.get(frame.stream, 0) + 1
+            if frame.stream == "!assetIndex@arr":
+                assert 15 <= len(frame.events) <= 20
+                assert all(isinstance(e, AssetIndex) for e in frame.events)
+                asset_times.append(frame.events[0].event_time)
+            else:
+                (event,) = frame.events
+                assert isinstance(event, ContractInfo)
+                assert event.market in ("UM", "CM")
+    assert set(seen) == {"!assetIndex@arr", "!contractInfo"}
+    # Ticks are 5 ms apart at 200 Hz, in order.
+    assert asset_times == sorted(asset_times)
+    assert all(b - a >= 5 for a, b in itertools.pairwise(asset_times))
+
+
+async def test_raw_paths_send_bare_payloads(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+        data = json.loads(await text(ws))
+        assert isinstance(data, list) and data[0]["e"] == "assetIndexUpdate"
+    async with session.ws_connect(ws_url(base, "/market/ws/btcusd@assetIndex")) as ws:
+        raw = await text(ws)
+        data = json.loads(raw)
+        assert isinstance(data, dict) and data["s"] == "BTCUSD"
+        frame = decode_bare(raw)
+        assert frame.malformed == 0 and isinstance(frame.events[0], AssetIndex)
+
+
+async def test_per_asset_streams_combined(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    url = ws_url(base, "/market/stream?streams=btcusd@assetIndex/usdtusd@assetIndex")
+    async with session.ws_connect(url) as ws:
+        streams = set()
+        while streams != {"btcusd@assetIndex", "usdtusd@assetIndex"}:
+            frame = decode_message(await text(ws))
+            assert frame.malformed == 0
+            assert frame.stream is not None
+            streams.add(frame.stream)
+            (event,) = frame.events
+            assert isinstance(event, AssetIndex)
+            assert event.symbol == frame.stream.split("@")[0].upper()
+
+
+async def test_stream_names_are_case_sensitive(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    # As on the exchange: an upper-case name is acknowledged and never delivers.
+    base = await serve(rate=200)
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        assert await reply(
+            ws, {"method": "SUBSCRIBE", "params": ["BTCUSD@assetIndex"], "id": 1}
+        ) == {
+            "result": None,
+            "id": 1,
+        }
+        with pytest.raises(asyncio.TimeoutError):
+            await receive(ws, timeout=0.2)
+
+
+# --- control messages --------------------------------------------------------------
+
+
+async def test_subscribe_unsubscribe_list(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(rate=200)
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        assert await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1}) == {"result": [], "id": 1}
+        sub = {"method": "SUBSCRIBE", "params": ["!contractInfo", "btcusd@assetIndex"], "id": 2}
+        assert await reply(ws, sub) == {"result": None, "id": 2}
+        listed = await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 3})
+        assert listed == {"result": ["!contractInfo", "btcusd@assetIndex"], "id": 3}
+        # Data now flows, bare (raw path, combined off).
+        while True:
+            data = json.loads(await text(ws))
+            if isinstance(data, dict) and data.get("e") == "assetIndexUpdate":
+                assert data["s"] == "BTCUSD"
+                break
+        unsub = {"method": "UNSUBSCRIBE", "params": ["btcusd@assetIndex"], "id": 4}
+        assert await reply(ws, unsub) == {"result": None, "id": 4}
+        listed = await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 5})
+        assert listed == {"result": ["!contractInfo"], "id": 5}
+
+
+async def test_combined_url_lists_its_streams(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}")) as ws:
+        listed = await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 7})
+        assert listed == {"result": ["!assetIndex@arr", "!contractInfo"], "id": 7}
+        assert await reply(ws, {"method": "GET_PROPERTY", "params": ["combined"], "id": 8}) == {
+            "result": True,
+            "id": 8,
+        }
+
+
+async def test_disconnected_clients_leave_nothing_behind(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    base = await serve(rate=200)
+    state = serve.state(base)
+    for _ in range(3):
+        async with session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}")) as ws:
+            await text(ws)
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+        await text(ws)
+    # Connections and subscriptions are released, so memory stays flat over days.
+    await until(lambda: not state.connections)
+    assert not state.hub.wanted("!assetIndex@arr")
+    assert not state.hub.wanted("!contractInfo")
+
+
+async def test_set_property_combined(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(rate=200)
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+        get = {"method": "GET_PROPERTY", "params": ["combined"], "id": 1}
+        assert await reply(ws, get) == {"result": False, "id": 1}
+        set_true = {"method": "SET_PROPERTY", "params": ["combined", True], "id": 2}
+        assert await reply(ws, set_true) == {"result": None, "id": 2}
+        assert await reply(ws, {**get, "id": 3}) == {"result": True, "id": 3}
+        # From now on, data frames come in the envelope.
+        frame = json.loads(await text(ws))
+        assert frame["stream"] == "!assetIndex@arr" and isinstance(frame["data"], list)
+
+
+BAD_ID = {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": "abc"}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": -1}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": 1.5}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": True}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"]}, BAD_ID),
+        (
+            {"method": "SUBSCRIBEE", "params": [], "id": 5},
+            {
+                "code": 2,
+                "msg": "Invalid request: unknown variant `SUBSCRIBEE`, expected one of "
+                "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`",
+                "id": 5,
+            },
+        ),
+        (
+            {"params": [], "id": 6},
+            {"code": 2, "msg": "Invalid request: missing field `method`", "id": 6},
+        ),
+        (
+            {"method": "GET_PROPERTY", "params": ["compressed"], "id": 7},
+            {"code": 0, "msg": "Unknown property", "id": 7},
+        ),
+        (
+            {"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 8},
+            {"code": 1, "msg": "Invalid value type: expected Boolean", "id": 8},
+        ),
+        (
+            {"method": "SET_PROPERTY", "params": ["combined"], "id": 9},
+            {"code": 1, "msg": "Invalid value type: expected Boolean", "id": 9},
+        ),
+        (
+            {"method": "SET_PROPERTY", "params": ["combined", True, 1], "id": 10},
+            {"code": 2, "msg": "Invalid request: too many parameters", "id": 10},
+        ),
+        (
+            {"method": "GET_PROPERTY", "params": [1], "id": 11},
+            {"code": 2, "msg": "Invalid request: property name must be a string", "id": 11},
+        ),
+        (
+            {"method": "LIST_SUBSCRIPTIONS", "params": ["x"], "id": 12},
+            {"code": 2, "msg": "Invalid request: too many parameters", "id": 12},
+        ),
+        (
+            {"method": "SUBSCRIBE", "params": ["not a stream"], "id": 13},
+            {"code": 2, "msg": "Invalid request: invalid stream", "id": 13},
+        ),
+    ],
+)
+async def test_control_errors(
+    serve: Start, session: aiohttp.ClientSession, request_: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        assert await reply(ws, request_) == expected
+        # An error never closes the connection.
+        assert await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 99}) == {
+            "result": [],
+            "id": 99,
+        }
+
+
+async def test_invalid_json(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        answer = await reply(ws, '{"method": "SUBSCRIBE", "params": [')
+        assert answer["code"] == 3
+        assert answer["msg"].startswith("Invalid JSON: ")
+        assert "line 1 column" in answer["msg"]
+
+
+async def test_more_than_ten_messages_per_second_closes_1008(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        for n in range(10):
+            await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": n}))
+        for n in range(10):
+            assert json.loads(await text(ws)) == {"result": [], "id": n}
+        await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 10}))
+        msg = await receive(ws)
+        assert msg.type == WSMsgType.CLOSE
+        assert ws.close_code == 1008
+
+
+async def test_server_pings_with_payload(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(ping_interval=0.05)
+    before = int(time.time() * 1000)
+    async with session.ws_connect(ws_url(base, "/market/ws"), autoping=False) as ws:
+        msg = await receive(ws)
+        assert msg.type == WSMsgType.PING
+        # The payload is the server time in ms.
+        assert msg.data and before <= int(msg.data) <= int(time.time() * 1000)
+        await ws.pong(msg.data)
+        assert (await receive(ws)).type == WSMsgType.PING
+
+
+async def test_no_pong_disconnects(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(ping_interval=0.03, pong_timeout=0.05)
+    async with session.ws_connect(ws_url(base, "/market/ws"), autoping=False) as ws:
+        types = []
+        while True:
+            msg = await receive(ws)
+            types.append(msg.type)
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
+        assert types.count(WSMsgType.PING) >= 2
+
+
+async def test_connection_age_limit(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(max_connection_age=0.1)
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        msg = await receive(ws)
+        assert msg.type == WSMsgType.CLOSE and ws.close_code == 1000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/ws/{'!assetIndex@arr'}",
+        f"/stream?streams={ALL}",
+        "/ws",
+        f"/public/stream?streams={ALL}",
+    ],
+)
+async def test_legacy_paths_ack_then_stay_silent(
+    serve: Start, session: aiohttp.ClientSession, path: str
+) -> None:
+    base = await serve(rate=200, ping_interval=60)
+    async with session.ws_connect(ws_url(base, path)) as ws:
+        sub = {"method": "SUBSCRIBE", "params": ["!assetIndex@arr", "!contractInfo"], "id": 1}
+        assert json.loads(await _send_and_text(ws, sub)) == {"result": None, "id": 1}
+        # 200 Hz on the routed path would have delivered ~60 frames by now.
+        with pytest.raises(asyncio.TimeoutError):
+            await receive(ws, timeout=0.3)
+        listed = json.loads(await _send_and_text(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        assert "!assetIndex@arr" in listed["result"]
+
+
+async def _send_and_text(ws: aiohttp.ClientWebSocketResponse, obj: Any) -> str:
+    await ws.send_str(json.dumps(obj))
+    return await text(ws)
+
+
+# --- REST --------------------------------------------------------------------------
+
+
+async def test_time_and_clock_offset(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(clock_offset_ms=-3_600_000)
+    before = int(time.time() * 1000)
+    async with session.get(base + "/fapi/v1/time") as r:
+        assert r.status == 200
+        server_time = (await r.json())["serverTime"]
+    after = int(time.time() * 1000)
+    assert before - 3_600_000 <= server_time <= after - 3_600_000
+
+
+async def test_exchange_info(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    async with session.get(base + "/fapi/v1/exchangeInfo") as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("application/json")
+        info = await r.json()
+    assert info["timezone"] == "UTC" and isinstance(info["serverTime"], int)
+    assert {"asset", "marginAvailable", "autoAssetExchange"} <= set(info["assets"][0])
+    symbols = {s["symbol"]: s for s in info["symbols"]}
+    assert 600 <= len(symbols) <= 700
+    btc = symbols["BTCUSDT"]
+    assert btc["pair"] == "BTCUSDT" and btc["contractType"] == "PERPETUAL"
+    assert btc["deliveryDate"] == 4133404800000 and btc["status"] == "TRADING"
+    assert (btc["baseAsset"], btc["quoteAsset"], btc["marginAsset"]) == ("BTC", "USDT", "USDT")
+    assert btc["underlyingType"] == "COIN"
+    statuses = {s["status"] for s in symbols.values()}
+    assert {"TRADING", "SETTLING", "PENDING_TRADING"} <= statuses
+
+
+async def test_exchange_info_reflects_current_state(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    base = await serve(rate=500)
+    async with session.ws_connect(ws_url(base, "/market/ws/!contractInfo")) as ws:
+        while True:
+            event = json.loads(await text(ws))
+            if event["cs"] == "PENDING_TRADING" and event["ot"] > event["E"]:
+                break
+    async with session.get(base + "/fapi/v1/exchangeInfo") as r:
+        symbols = {s["symbol"]: s for s in (await r.json())["symbols"]}
+    listed = symbols[event["s"]]
+    assert listed["onboardDate"] == event["ot"]
+    assert listed["status"] in ("PENDING_TRADING", "TRADING")
+
+
+async def test_asset_index_rest(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    keys = {
+        "symbol",
+        "time",
+        "index",
+        "bidBuffer",
+        "askBuffer",
+        "bidRate",
+        "askRate",
+        "autoExchangeBidBuffer",
+        "autoExchangeAskBuffer",
+        "autoExchangeBidRate",
+        "autoExchangeAskRate",
+    }
+    async with session.get(base + "/fapi/v1/assetIndex") as r:
+        entries = await r.json()
+    assert 15 <= len(entries) <= 20
+    assert all(set(e) == keys for e in entries)
+    assert all(isinstance(e[k], str) for e in entries for k in keys - {"symbol", "time"})
+    async with session.get(base + "/fapi/v1/assetIndex", params={"symbol": "BTCUSD"}) as r:
+        one = await r.json()
+    assert isinstance(one, dict) and one["symbol"] == "BTCUSD" and set(one) == keys
+    async with session.get(base + "/fapi/v1/assetIndex", params={"symbol": "NOPEUSD"}) as r:
+        assert r.status == 400
+        assert await r.json() == {"code": -1121, "msg": "Invalid symbol."}
+
+
+def signed_url(base: str, params: str, secret: str = DEMO_API_SECRET) -> URL:
+    query = (
+        f"{params}&timestamp={int(time.time() * 1000)}"
+        if params
+        else f"timestamp={int(time.time() * 1000)}"
+    )
+    # encoded=True: the signature covers exactly these bytes.
+    return URL(
+        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, secret)}", encoded=True
+    )
+
+
+KEY = {"X-MBX-APIKEY": DEMO_API_KEY}
+
+
+async def test_leverage_brackets_signed(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    async with session.get(signed_url(base, ""), headers=KEY) as r:
+        assert r.status == 200
+        every = await r.json()
+    assert isinstance(every, list) and len(every) > 600
+    async with session.get(signed_url(base, "symbol=BTCUSDT&recvWindow=10000"), headers=KEY) as r:
+        assert r.status == 200
+        raw = await r.read()
+        one = json.loads(raw)
+    assert isinstance(one, dict) and one["symbol"] == "BTCUSDT"
+    brackets = one["brackets"]
+    assert set(brackets[0]) == {
+        "bracket",
+        "initialLeverage",
+        "notionalCap",
+        "notionalFloor",
+        "maintMarginRatio",
+        "cum",
+    }
+    assert brackets[0]["notionalFloor"] == 0 and brackets[0]["cum"] == 0
+    for prev, cur in itertools.pairwise(brackets):
+        assert cur["notionalFloor"] == prev["notionalCap"]
+        assert cur["initialLeverage"] < prev["initialLeverage"]
+    # cum is written as the exchange's double ("cum":0.0), exact decimals elsewhere.
+    assert b'"cum":0.0' in raw and b'"maintMarginRatio":0.004' in raw
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "body"),
+    [
+        ({}, 401, {"code": -2014, "msg": "API-key format invalid."}),
+        ({"X-MBX-APIKEY": "not a key!"}, 401, {"code": -2014, "msg": "API-key format invalid."}),
+        (
+            {"X-MBX-APIKEY": "x" * 64},
+            401,
+            {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
+        ),
+    ],
+)
+async def test_leverage_brackets_bad_key(
+    serve: Start, session: aiohttp.ClientSession, headers: dict[str, str], status: int, body: Any
+) -> None:
+    base = await serve()
+    async with session.get(signed_url(base, "symbol=BTCUSDT"), headers=headers) as r:
+        assert r.status == status
+        assert await r.json() == body
+
+
+async def test_leverage_brackets_errors(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve()
+    bad_sig = {"code": -1022, "msg": "Signature for this request is not valid."}
+    async with session.get(signed_url(base, "symbol=BTCUSDT", secret="wrong"), headers=KEY) as r:
+        assert (r.status, await r.json()) == (400, bad_sig)
+    # Tampering with the signed text after signing.
+    url = str(signed_url(base, "symbol=BTCUSDT")).replace("BTCUSDT", "ETHUSDT")
+    async with session.get(URL(url, encoded=True), headers=KEY) as r:
+        assert (r.status, await r.json()) == (400, bad_sig)
+
+    stale = int(time.time() * 1000) - 6000
+    query = f"symbol=BTCUSDT&timestamp={stale}"
+    url = URL(
+        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, DEMO_API_SECRET)}",
+        encoded=True,
+    )
+    async with session.get(url, headers=KEY) as r:
+        assert r.status == 400
+        assert await r.json() == {
+            "code": -1021,
+            "msg": "Timestamp for this request is outside of the recvWindow.",
+        }
+    # The same age is fine with a larger recvWindow.
+    query = f"symbol=BTCUSDT&recvWindow=20000&timestamp={stale}"
+    url = URL(
+        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, DEMO_API_SECRET)}",
+        encoded=True,
+    )
+    async with session.get(url, headers=KEY) as r:
+        assert r.status == 200
+
+    ahead = int(time.time() * 1000) + 5000
+    query = f"timestamp={ahead}"
+    url = URL(
+        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, DEMO_API_SECRET)}",
+        encoded=True,
+    )
+    async with session.get(url, headers=KEY) as r:
+        assert (await r.json())["code"] == -1021
+
+    async with session.get(signed_url(base, "symbol=BTCUSDT&recvWindow=70000"), headers=KEY) as r:
+        assert (r.status, (await r.json())["code"]) == (400, -1131)
+    async with session.get(signed_url(base, "symbol=NOPEUSDT"), headers=KEY) as r:
+        assert (r.status, await r.json()) == (400, {"code": -1121, "msg": "Invalid symbol."})
+    async with session.get(base + "/fapi/v1/leverageBracket?symbol=BTCUSDT", headers=KEY) as r:
+        assert (r.status, (await r.json())["code"]) == (400, -1102)
+
+
+async def test_official_signature_vector(serve: Start, session: aiohttp.ClientSession) -> None:
+    assert sign(VECTOR_QUERY, VECTOR_SECRET) == VECTOR_SIGNATURE
+    # A server whose clock reads the vector's timestamp accepts the vector as is.
+    offset = 1591702613943 - int(time.time() * 1000) + 1000
+    base = await serve(api_secret=VECTOR_SECRET, clock_offset_ms=offset)
+    url = URL(
+        f"{base}/fapi/v1/leverageBracket?{VECTOR_QUERY}&signature={VECTOR_SIGNATURE}", encoded=True
+    )
+    async with session.get(url, headers=KEY) as r:
+        assert r.status == 200, await r.text()
+        assert (await r.json())["symbol"] == "BTCUSDT"
+    wrong = URL(str(url)[:-1] + "0", encoded=True)
+    async with session.get(wrong, headers=KEY) as r:
+        assert (await r.json())["code"] == -1022
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+async def test_drop_every(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(faults=Faults(drop_every=5))
+    for _ in range(2):  # every connection, not just the first
+        async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+            for _ in range(5):
+                await text(ws)
+            msg = await receive(ws)
+            assert msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR)
+            # No close frame: abnormal closure.
+            assert ws.close_code == 1006
+
+
+async def test_close_code(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(faults=Faults(drop_every=3, close_code=4001))
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+        for _ in range(3):
+            await text(ws)
+        msg = await receive(ws)
+        assert msg.type == WSMsgType.CLOSE and ws.close_code == 4001
+
+
+async def test_silent_after(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(rate=200, faults=Faults(silent_after=3))
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr"), autoping=False) as ws:
+        for _ in range(3):
+            await text(ws)
+        await ws.ping(b"still there?")
+        msg = await receive(ws)
+        assert (msg.type, msg.data) == (WSMsgType.PONG, b"still there?")
+        with pytest.raises(asyncio.TimeoutError):
+            await receive(ws, timeout=0.2)
+        assert not ws.closed
+
+
+@pytest.mark.parametrize("path", [f"/market/stream?streams={ALL}", "/market/ws/!assetIndex@arr"])
+async def test_garbage_every(serve: Start, session: aiohttp.ClientSession, path: str) -> None:
+    base = await serve(rate=200, faults=Faults(garbage_every=2))
+    decode = decode_message if "stream" in path else decode_bare
+    valid = malformed = 0
+    asset_times: list[int] = []
+    problems = set()
+    async with session.ws_connect(ws_url(base, path)) as ws:
+        for n in range(1, 31):
+            frame = decode(await text(ws))
+            if n % 3 == 0:
+                # Every third message is the injected one, after two good frames.
+                assert frame.malformed == 1 and not frame.events, frame
+                problems.add(frame.problem)
+                malformed += 1
+            else:
+                assert frame.malformed == 0 and frame.events
+                valid += 1
+                if isinstance(frame.events[0], AssetIndex):
+                    asset_times.append(frame.events[0].event_time)
+    assert (valid, malformed) == (20, 10)
+    assert len(problems) >= 2  # not always the same kind of bad
+    # Valid frames all arrive, in order.
+    assert asset_times and asset_times == sorted(asset_times)
+
+
+async def test_refuse_status(serve: Start, session: aiohttp.ClientSession) -> None:
+    base = await serve(faults=Faults(refuse_status=451))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}"))
+    assert info.value.status == 451
+    # REST is not affected.
+    async with session.get(base + "/fapi/v1/time") as r:
+        assert r.status == 200
+
+
+def test_faults_validate() -> None:
+    with pytest.raises(ValueError):
+        Faults(drop_every=0)
+    with pytest.raises(ValueError):
+        Faults(close_code=999)
+    assert Faults(drop_every=3, close_code=4000).describe() == [
+        "close with code 4000 after every 3 data frames"
+    ]
+
+
+# --- replay ------------------------------------------------------------------------
+
+
+def write_recording(path: Path, ticks: int = 12) -> list[tuple[str, bytes]]:
+    """A recording in `binmon record` format, generated (10 ms apart)."""
+    scenario = Scenario(seed=4)
+    frames: list[tuple[str, bytes]] = []
+    lines = []
+    t = 1_700_000_000_000
+    for tick in scenario.run(ticks):
+        payloads = [("!assetIndex@arr", encode(tick.assets))]
+        payloads += [("!contractInfo", encode(c)) for c in tick.contracts]
+        if not tick.contracts:
+            # Make sure there is at least one contract frame per tick.
+            contract = next(iter(scenario.contracts.values()))
+            payloads.append(("!contractInfo", encode(contract.frame(tick.time_ms))))
+        for stream, data in payloads:
+            frames.append((stream, data))
+            lines.append(b'{"recv_time":%d,"stream":"%s","data":%s}' % (t, stream.encode(), data))
+            t += 5
+    body = b"\n".join(lines) + b"\nnot a record line\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(body))
+    else:
+        path.write_bytes(body)
+    return frames
+
+
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+async def test_replay(
+    serve: Start, session: aiohttp.ClientSession, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    frames = write_recording(path)
+    base = await serve(from_file=path, speed=1.0)
+    url = ws_url(base, f"/market/stream?streams={ALL}/btcusd@assetIndex")
+    async with session.ws_connect(url) as ws:
+        got: list[tuple[str, bytes]] = []
+        derived = 0
+        while len(got) < len(frames):
+            message = json.loads(await text(ws))
+            data = json.dumps(message["data"], separators=(",", ":")).encode()
+            if message["stream"] == "btcusd@assetIndex":
+                # Derived from the recorded !assetIndex@arr frames.
+                assert message["data"]["s"] == "BTCUSD"
+                derived += 1
+                continue
+            got.append((message["stream"], data))
+    # Every recorded frame, in order, with the data exactly as recorded.
+    assert got == frames
+    assert derived >= 1
+    async with session.get(base + "/fapi/v1/exchangeInfo") as r:
+        symbols = {s["symbol"] for s in (await r.json())["symbols"]}
+    contract_symbols = {json.loads(d)["s"] for s, d in frames if s == "!contractInfo"}
+    assert contract_symbols <= symbols
+    async with session.get(base + "/fapi/v1/assetIndex?symbol=BTCUSD") as r:
+        assert r.status == 200
+
+
+async def test_replay_timing_follows_speed(
+    serve: Start, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "rec.jsonl"
+    frames = write_recording(path, ticks=4)  # about 40 ms recorded
+    base = await serve(from_file=path, speed=0.25)  # about 160 ms replayed
+    async with session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}")) as ws:
+        await text(ws)
+        started = time.monotonic()
+        for _ in range(len(frames) - 1):
+            await text(ws)
+        elapsed = time.monotonic() - started
+    recorded = (len(frames) - 1) * 5 / 1000
+    assert elapsed >= recorded / 0.25 * 0.8
+
+
+# --- the command -------------------------------------------------------------------
+
+
+def test_help_has_examples() -> None:
+    from binmon.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and "--drop-every" in result.output
+
+
+def test_close_code_needs_drop_every() -> None:
+    from binmon.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--close-code", "4000"])
+    assert result.exit_code == 2
+
+
+def test_command_runs_and_stops_on_ctrl_c() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "binmon", "serve", "--port", "0", "--rate", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("API secret:"):
+            line = proc.stdout.readline().decode()
+            assert line, "server exited early"
+            lines.append(line.strip())
+        port = int(re.search(r":(\d+) ", lines[0]).group(1))  # type: ignore[union-attr]
+        assert f"API key: {DEMO_API_KEY}" in lines
+        assert f"API secret: {DEMO_API_SECRET}" in lines
+        assert "serverTime" in json.loads(http_get(f"http://127.0.0.1:{port}/fapi/v1/time"))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+
+
+def http_get(url: str) -> str:
+    # The test above is synchronous: it drives a real process.
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
