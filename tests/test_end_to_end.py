@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -111,7 +112,7 @@ def test_faults_lose_and_repeat_nothing(faults: Faults) -> None:
     assert times == sorted(set(times)), "out of order or repeated"
     if faults.garbage_every:
         # One frame per stream tick was garbage; every valid event still arrived.
-        steps = {b - a for a, b in zip(times, times[1:], strict=False)}
+        steps = {b - a for a, b in itertools.pairwise(times)}
         assert steps == {20}
         assert "malformed" in err
     else:
@@ -120,9 +121,7 @@ def test_faults_lose_and_repeat_nothing(faults: Faults) -> None:
 
 def test_silent_server_is_noticed(fast_server: Served) -> None:
     with Served(ServerConfig(rate=50, faults=Faults(silent_after=5))) as served:
-        code, out, err = invoke(
-            "assets", "--stale-after", "0.3", "--duration", "1.5", *served.args()
-        )
+        code, _, err = invoke("assets", "--stale-after", "0.3", "--duration", "1.5", *served.args())
     assert code == 0
     assert "no data for 0.3s" in err and "reconnecting" in err
 
