@@ -1,0 +1,458 @@
+"""The live terminal view: a sink for the runner that owns the terminal while it runs.
+
+- Draws with ``rich.live.Live(auto_refresh=False, screen=True)`` from its own
+  loop: at most four paints a second, and only when data arrived, a stream's
+  health changed, the terminal was resized, a highlight expired, or a second
+  passed (ages and countdowns are clock-driven).
+- Reads keys from stdin in cbreak mode, only when stdin is a terminal; the
+  terminal is restored on every way out (``q``, Ctrl-C, an error, Ctrl-Z).
+  Cbreak keeps ISIG, so Ctrl-C still raises KeyboardInterrupt as usual.
+- While it owns the screen, diagnostics go to its footer instead of stderr
+  (which would tear the alternate screen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import io
+import os
+import shutil
+import signal
+import sys
+import time
+from typing import Any, BinaryIO, TextIO, cast
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from binmon.protocol import AssetIndex, ContractInfo
+from binmon.state import Change
+from binmon.view.format import safe
+from binmon.view.tables import (
+    ASSET_SORTS,
+    ASSETS,
+    CONTRACT_SORTS,
+    CONTRACTS,
+    Now,
+    ScreenModel,
+    render_screen,
+)
+
+# Ctrl-Z; absent on Windows.
+_SIGTSTP: signal.Signals | None = getattr(signal, "SIGTSTP", None)
+
+TICK = 0.25  # seconds between checks: also the cap on paints (4/s)
+CLOCK_REFRESH = 1.0  # ages and countdowns move once a second
+
+_KEYS_UP = (b"\x1b[A", b"\x1bOA", b"k")
+_KEYS_DOWN = (b"\x1b[B", b"\x1bOB", b"j")
+_KEYS_PAGE_UP = (b"\x1b[5~", b"b")
+_KEYS_PAGE_DOWN = (b"\x1b[6~", b" ")
+_KEYS_HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"g")
+_KEYS_END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"G")
+
+
+def _command(kinds: tuple[str, ...], demo: bool) -> str:
+    if demo:
+        return "demo"
+    if ASSETS in kinds and CONTRACTS in kinds:
+        return "watch"
+    return "assets" if ASSETS in kinds else "contracts"
+
+
+class _TerminalWriter(io.TextIOBase):
+    """Text in, bytes out to the environment's binary stdout, for rich's Console."""
+
+    def __init__(self, out: BinaryIO, encoding: str) -> None:
+        self._out = out
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+    def write(self, text: str) -> int:
+        self._out.write(text.encode(self._encoding, "replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._out.fileno()
+
+
+class _Cbreak:
+    """Cbreak mode on a terminal fd, restorable from anywhere, at most once."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+
+    def enter(self) -> None:
+        import termios
+        import tty
+
+        if self._saved is not None:
+            return
+        self._saved = termios.tcgetattr(self.fd)
+        # If the process dies some other way, leave the shell usable anyway.
+        atexit.register(self.leave)
+        tty.setcbreak(self.fd, termios.TCSANOW)
+
+    def leave(self) -> None:
+        import termios
+
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        atexit.unregister(self.leave)
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+
+
+class LiveView:
+    """Live tables on the terminal; implements :class:`binmon.runner.LiveSink`.
+
+    ``sort`` (``symbol`` | ``change`` | ``price``) orders the asset table and
+    ``contract_sort`` (``recent`` | ``symbol``) the contract table; both may
+    be set before :meth:`run` and are cycled with the ``s`` and ``c`` keys.
+    ``quit_requested`` is true once the user pressed ``q``.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        config = runner.config
+        self.model = ScreenModel(
+            kinds=tuple(config.kinds),
+            command=_command(tuple(config.kinds), config.demo),
+            demo=config.demo,
+            replay=config.from_file,
+            filters=config.filters,
+            contracts=runner.book.contracts,
+            statuses=runner.statuses,
+            stale_after=float(config.settings.stale_after),
+        )
+        # The REST seed returns every asset; per-asset streams asked for a few.
+        self._wanted_assets = frozenset(a.upper() for a in config.assets) or None
+        self.quit_requested = False
+        self._dirty = True
+        self._console: Console | None = None
+        self._live: Live | None = None
+        self._cbreak: _Cbreak | None = None
+        self._stdin_fd: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._diag_previous: Any = None
+        self._diag_taken = False
+        # Ready for a future RunConfig.sort / .contract_sort (a --sort flag).
+        if getattr(config, "sort", None):
+            self.sort = config.sort
+        if getattr(config, "contract_sort", None):
+            self.contract_sort = config.contract_sort
+
+    # -- sort options ----------------------------------------------------------
+
+    @property
+    def sort(self) -> str:
+        return self.model.asset_sort
+
+    @sort.setter
+    def sort(self, value: str) -> None:
+        if value not in ASSET_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(ASSET_SORTS)}")
+        self.model.asset_sort = value
+        self._dirty = True
+
+    @property
+    def contract_sort(self) -> str:
+        return self.model.contract_sort
+
+    @contract_sort.setter
+    def contract_sort(self, value: str) -> None:
+        if value not in CONTRACT_SORTS:
+            raise ValueError(f"contract sort must be one of {', '.join(CONTRACT_SORTS)}")
+        self.model.contract_sort = value
+        self.model.contract_offset = 0
+        self._dirty = True
+
+    # -- the sink ----------------------------------------------------------------
+
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+        if not events:
+            return
+        now_ms = time.time() * 1000.0
+        if self.model.replay is not None:
+            now_ms = float(events[-1].event_time)  # highlights follow the recording's clock
+        self.model.apply_assets(events, now_ms)
+        self.model.lag_ms[ASSETS] = now_ms - events[-1].event_time
+        self._dirty = True
+
+    def seed_assets(self, events: list[AssetIndex]) -> None:
+        filters = self.model.filters
+        wanted = self._wanted_assets
+        keep = [
+            e
+            for e in events
+            if filters.symbol_ok(e.symbol) and (wanted is None or e.symbol.upper() in wanted)
+        ]
+        self.model.apply_assets(keep, time.time() * 1000.0)
+        self._dirty = True
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
+        self.model.apply_contract(event, changes)
+        self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
+        self._dirty = True
+
+    def seeded(self) -> None:
+        self.model.contracts_version += 1
+        self._dirty = True
+
+    def close(self) -> None:
+        self._release_terminal()
+
+    # -- running -------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._take_terminal()
+            last_paint = -1e9
+            last_shape: tuple[Any, ...] | None = None
+            flash_end: float | None = None
+            while not stop.is_set() and not self.quit_requested:
+                size = self._measure()
+                shape = (size, self._health())
+                mono = time.monotonic()
+                wall = time.time() * 1000.0
+                if (
+                    self._dirty
+                    or shape != last_shape
+                    or mono - last_paint >= CLOCK_REFRESH
+                    or (flash_end is not None and wall >= flash_end)
+                ):
+                    self._dirty = False
+                    last_shape, last_paint = shape, mono
+                    self._paint(*size)
+                    flash_end = self.model.next_flash_expiry()
+                await self._pause(stop)
+        finally:
+            self._release_terminal()
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TICK):
+                await stop.wait()
+
+    def _health(self) -> tuple[Any, ...]:
+        return tuple(
+            (s.state, s.reason, s.reconnects, s.malformed) for s in self.model.statuses.values()
+        )
+
+    def _measure(self) -> tuple[int, int]:
+        """The terminal's size, asked afresh on every tick: that is resize handling."""
+        env = self.runner.env
+        if env.width is not None and env.height is not None:
+            return env.width, env.height
+        # The terminal we draw on is the truth; COLUMNS/LINES (which rich and
+        # shutil prefer) are a snapshot from startup and go stale on resize.
+        try:
+            columns, lines = os.get_terminal_size(env.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            columns, lines = shutil.get_terminal_size()
+        return env.width or columns or 80, env.height or lines or 24
+
+    def _paint(self, width: int, height: int) -> None:
+        live, console = self._live, self._console
+        if live is None or console is None:
+            return
+        console.size = (width, height)
+        try:
+            renderable = render_screen(self.model, width, height, Now.current())
+            live.update(renderable, refresh=True)
+        except OSError:
+            raise  # the terminal itself is gone: nothing left to draw on
+        except Exception as exc:
+            # A monitor left open all day must survive a bad frame of its own
+            # making; say what broke instead of dying with the screen garbled.
+            problem = safe(repr(exc), 300)
+            live.update(Text(f"binmon: could not draw the screen: {problem}", style="bold red"))
+            live.refresh()
+
+    # -- the terminal --------------------------------------------------------------
+
+    def _take_terminal(self) -> None:
+        env = self.runner.env
+        if env.stdout is sys.stdout.buffer:
+            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        else:
+            encoding = "utf-8"
+        self._console = Console(
+            file=cast(TextIO, _TerminalWriter(env.stdout, encoding)),
+            force_terminal=True,
+            no_color=bool(env.no_color) or None,
+            color_system="auto",
+            legacy_windows=False,
+            markup=False,
+            emoji=False,
+            highlight=False,
+            soft_wrap=False,
+        )
+        self._start_keyboard()
+        self._live = Live(
+            Text(""),
+            console=self._console,
+            auto_refresh=False,
+            screen=True,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        )
+        self._live.start()
+        diag = self.runner.diag
+        self._diag_previous = diag.sink
+        self._diag_taken = True
+        diag.sink = self._diag_line
+
+    def _release_terminal(self) -> None:
+        """Give the terminal back; safe to call any number of times, from anywhere."""
+        if self._diag_taken:
+            self._diag_taken = False
+            self.runner.diag.sink = self._diag_previous
+        self._stop_keyboard()
+        live, self._live = self._live, None
+        try:
+            if live is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    live.stop()
+        finally:
+            if self._cbreak is not None:
+                self._cbreak.leave()
+                self._cbreak = None
+
+    def _start_keyboard(self) -> None:
+        try:
+            import termios  # noqa: F401  (POSIX only)
+
+            fd = sys.stdin.fileno()
+        except (ImportError, AttributeError, ValueError, OSError, io.UnsupportedOperation):
+            return  # no terminal control here: no keys, but Ctrl-C still works
+        if not os.isatty(fd) or self._loop is None:
+            return  # stdin is a file or a pipe: never touch it
+        cbreak = _Cbreak(fd)
+        cbreak.enter()
+        try:
+            self._loop.add_reader(fd, self._on_input)
+        except NotImplementedError:
+            cbreak.leave()
+            return
+        self._stdin_fd, self._cbreak = fd, cbreak
+        if _SIGTSTP is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(_SIGTSTP, self._suspend)
+
+    def _stop_keyboard(self) -> None:
+        loop, fd = self._loop, self._stdin_fd
+        self._stdin_fd = None
+        if loop is None or fd is None or loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            loop.remove_reader(fd)
+        if _SIGTSTP is not None:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(_SIGTSTP)
+
+    def _suspend(self) -> None:
+        """Ctrl-Z: give the shell a sane terminal, stop, and take it back on fg."""
+        live, console, loop = self._live, self._console, self._loop
+        if console is None or loop is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            console.show_cursor(True)
+            if live is not None:
+                console.set_alt_screen(False)
+        if self._cbreak is not None:
+            self._cbreak.leave()
+        assert _SIGTSTP is not None  # only ever installed as its handler
+        loop.remove_signal_handler(_SIGTSTP)
+        os.kill(os.getpid(), _SIGTSTP)  # default action: stop here, until SIGCONT
+        loop.add_signal_handler(_SIGTSTP, self._suspend)
+        if self._cbreak is not None:
+            self._cbreak.enter()
+        with contextlib.suppress(OSError, ValueError):
+            if live is not None:
+                console.set_alt_screen(True)
+            console.show_cursor(False)
+        self._dirty = True
+
+    def _on_input(self) -> None:
+        fd = self._stdin_fd
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._stop_keyboard()  # the terminal went away: stop listening
+            return
+        self.keys(data)
+
+    def keys(self, data: bytes) -> None:
+        """Act on typed bytes (public for tests)."""
+        model = self.model
+        for key in _split_keys(data):
+            if key in (b"q", b"Q"):
+                self.quit_requested = True
+                self.runner.stop.set()
+                return
+            if key == b"s":
+                self.sort = ASSET_SORTS[(ASSET_SORTS.index(self.sort) + 1) % len(ASSET_SORTS)]
+            elif key == b"c":
+                self.contract_sort = CONTRACT_SORTS[
+                    (CONTRACT_SORTS.index(self.contract_sort) + 1) % len(CONTRACT_SORTS)
+                ]
+            elif key in _KEYS_UP:
+                model.contract_offset = max(0, model.contract_offset - 1)
+            elif key in _KEYS_DOWN:
+                model.contract_offset += 1  # clamped when drawn
+            elif key in _KEYS_PAGE_UP:
+                model.contract_offset = max(0, model.contract_offset - model.contract_page)
+            elif key in _KEYS_PAGE_DOWN:
+                model.contract_offset += model.contract_page
+            elif key in _KEYS_HOME:
+                model.contract_offset = 0
+            elif key in _KEYS_END:
+                model.contract_offset = len(model.contracts)
+            else:
+                continue
+            self._dirty = True
+
+    def _diag_line(self, line: str) -> None:
+        self.model.message(line, time.time() * 1000.0)
+        self._dirty = True
+
+
+def _split_keys(data: bytes) -> list[bytes]:
+    """Split typed bytes into keys: escape sequences stay whole."""
+    keys: list[bytes] = []
+    i = 0
+    while i < len(data):
+        if data[i] == 0x1B and i + 1 < len(data) and data[i + 1] in b"[O":
+            j = i + 2
+            while j < len(data) and not (0x40 <= data[j] <= 0x7E):
+                j += 1
+            keys.append(data[i : j + 1])
+            i = j + 1
+        else:
+            keys.append(data[i : i + 1])
+            i += 1
+    return keys

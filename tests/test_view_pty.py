@@ -1,0 +1,300 @@
+"""``binmon watch`` as a real process on a pseudo-terminal, read back through pyte.
+
+Each test polls the emulated screen against a deadline instead of sleeping,
+and kills the child it started if anything goes wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyte
+import pytest
+from aiohttp import web
+
+from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW_MS = int(time.time() * 1000)
+
+
+class PtyProcess:
+    """``python -m binmon ARGS`` with a pseudo-terminal as stdin, stdout and stderr."""
+
+    def __init__(self, args: list[str], cols: int = 160, rows: int = 50, **extra_env: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+        env["TERM"] = "xterm-256color"
+        env["PYTHONPATH"] = str(ROOT)
+        env.update(extra_env)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: set the window size, then become binmon
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                os.chdir(ROOT)
+                os.execve(sys.executable, [sys.executable, "-m", "binmon", *args], env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+        self.status: int | None = None
+
+    def pump(self, wait: float = 0.05) -> bool:
+        """Feed what the child wrote to the emulator; False when there was nothing."""
+        ready, _, _ = select.select([self.fd], [], [], wait)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError as exc:  # EIO: the child closed the terminal
+            if exc.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:
+            time.sleep(wait)
+            return False
+        self.raw += data
+        self.stream.feed(data)
+        return True
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    def line(self, starts: str) -> str:
+        return next((ln for ln in self.screen.display if ln.startswith(starts)), "")
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 8.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; screen:\n{self.text}")
+            if self.status is None:
+                self._poll_exit()
+                if self.status is not None and not condition():
+                    pytest.fail(f"binmon exited ({self.status}) before {what}:\n{self.text}")
+            self.pump()
+
+    def wait_for_text(self, *needles: str, timeout: float = 8.0) -> None:
+        """Wait until every needle is on screen at once (a paint may arrive in pieces)."""
+        self.wait_for(lambda: all(n in self.text for n in needles), repr(needles), timeout)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        # Setting the size on the master makes the kernel send SIGWINCH, like a real terminal.
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.screen.resize(rows, cols)
+
+    def _poll_exit(self) -> None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            self.status = os.waitstatus_to_exitcode(status)
+
+    def wait_exit(self, timeout: float = 8.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.status is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"binmon did not exit; screen:\n{self.text}")
+            self.pump()  # keep reading: a child blocked on a full pty never exits
+            self._poll_exit()
+        while self.pump(0):
+            pass
+        return self.status
+
+    def terminal_modes(self) -> list[Any]:
+        return termios.tcgetattr(self.fd)
+
+    def close(self) -> None:
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.status = -9
+        os.close(self.fd)
+
+
+# --- a scripted exchange -------------------------------------------------------------
+
+
+def rest_asset(symbol: str, price: str) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "time": NOW_MS,
+        "index": price,
+        "bidBuffer": "0.10000000",
+        "askBuffer": "0.10000000",
+        "bidRate": "0.24716207",
+        "askRate": "0.30208698",
+        "autoExchangeBidBuffer": "0.05000000",
+        "autoExchangeAskBuffer": "0.05000000",
+        "autoExchangeBidRate": "0.26089330",
+        "autoExchangeAskRate": "0.28835575",
+    }
+
+
+def symbol_info(symbol: str, status: str = "TRADING") -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "pair": symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": status,
+    }
+
+
+class Scenario:
+    """Asset frames every 0.2 s on every asset connection until told to drop one;
+    the connection after a drop is closed at once, the next ones stream again."""
+
+    def __init__(self, exchange: FakeExchange, assets: tuple[str, ...] = ("ADAUSD", "BTCUSD")):
+        self.drop = threading.Event()
+        self.asset_connections = 0
+        self.assets = assets
+        self.contract_frames: list[str] = [
+            contract_frame(NOW_MS, "LOOMUSDT", "PENDING_TRADING", ps="LOOMUSDT")
+        ]
+        exchange.exchange_info = {
+            "symbols": [symbol_info(s) for s in ("BTCUSDT", "ETHUSDT", "XYZUSDT")]
+        }
+        exchange.asset_index = [rest_asset(s, "0.27462452") for s in assets]
+        exchange.script = self.script
+
+    async def script(self, ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if "contractInfo" in request.query.get("streams", ""):
+            await asyncio.sleep(0.3)
+            for frame in self.contract_frames:
+                await ws.send_str(frame)
+            await hold(ws)
+            return
+        self.asset_connections += 1
+        k = self.asset_connections
+        if k == 2:
+            await ws.close()
+            return
+        with contextlib.suppress(ConnectionError):
+            while not (k == 1 and self.drop.is_set()):
+                await ws.send_str(asset_frame(int(time.time() * 1000), self.assets))
+                await asyncio.sleep(0.2)
+            await ws.close()
+
+
+@pytest.fixture
+def started() -> Iterator[list[PtyProcess]]:
+    processes: list[PtyProcess] = []
+    yield processes
+    for process in processes:
+        process.close()
+
+
+def launch(
+    started: list[PtyProcess], args: list[str], cols: int = 160, rows: int = 50, **env: str
+) -> PtyProcess:
+    process = PtyProcess(args, cols, rows, **env)
+    started.append(process)
+    return process
+
+
+def restored(modes: list[Any]) -> bool:
+    lflag = modes[3]
+    return bool(lflag & termios.ECHO) and bool(lflag & termios.ICANON)
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_watch_shows_tables_survives_a_drop_and_quits_with_q(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    scenario = Scenario(exchange)
+    term = launch(started, ["watch", *exchange.args(), "--stale-after", "3"])
+    term.wait_for_text(
+        "Asset index",
+        "ADAUSD",
+        "BTCUSD",
+        "Contracts",
+        "XYZUSDT",
+        "Recent changes",
+        "LOOMUSDT  listed (PENDING_TRADING)",
+    )
+    term.wait_for(
+        lambda: (
+            all(
+                word in term.line("asset index")
+                for word in ("● CONNECTED", "msg/s", "lag", "reconnects 0", "/market/stream")
+            )
+            and "● CONNECTED" in term.line("contract info")
+        ),
+        "both streams connected",
+    )
+    # The cbreak mode is on while the screen is up: typed keys are not echoed.
+    assert not restored(term.terminal_modes())
+
+    scenario.drop.set()
+    term.wait_for(lambda: "RECONNECTING" in term.line("asset index"), "reconnecting")
+    assert re.search(r"RECONNECTING( in \d+\.\ds)?", term.line("asset index"))
+    term.wait_for(
+        lambda: (
+            "● CONNECTED" in term.line("asset index")
+            and "reconnects 0" not in term.line("asset index")
+        ),
+        "recovery",
+    )
+
+    term.send(b"q")
+    assert term.wait_exit() == 0
+    assert restored(term.terminal_modes())
+    assert b"\x1b[?1049l" in term.raw  # left the alternate screen
+    assert b"\x1b[?25h" in term.raw  # cursor shown again
+    assert b"Traceback" not in term.raw
+
+
+def test_ctrl_c_exits_130_and_restores_the_terminal(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    Scenario(exchange)
+    term = launch(started, ["watch", *exchange.args()], NO_COLOR="1")
+    term.wait_for_text("BTCUSD", "XYZUSDT", "● CONNECTED")
+    # NO_COLOR: bold and reverse video still mark things, colours never do.
+    sgr = {code for seq in re.findall(rb"\x1b\[([0-9;]*)m", term.raw) for code in seq.split(b";")}
+    assert b"1" in sgr
+    assert not {c for c in sgr if c[:1] in (b"3", b"4", b"9") and c not in (b"4",)}
+    # ^C through the terminal's line discipline: cbreak mode must keep ISIG.
+    term.send(b"\x03")
+    assert term.wait_exit() == 130
+    assert b"Traceback" not in term.raw
+    assert restored(term.terminal_modes())
+    assert b"\x1b[?1049l" in term.raw
+
+
+def test_resize_reflows_without_wrapping(exchange: FakeExchange, started: list[PtyProcess]) -> None:
+    Scenario(exchange)
+    term = launch(started, ["assets", *exchange.args()], cols=160, rows=30)
+    term.wait_for_text("auto bid rate", "ADAUSD", "BTCUSD")
+    term.resize(80, 24)
+    term.wait_for(
+        lambda: "auto bid rate" not in term.text and "index price" in term.text, "narrow table"
+    )
+    rows = [ln for ln in term.screen.display if ln.startswith(("ADAUSD", "BTCUSD"))]
+    assert len(rows) == 2  # one line each: nothing wrapped onto a second line
+    assert "Contracts" not in term.text  # `assets` shows only its own table
+    term.send(b"q")
+    assert term.wait_exit() == 0

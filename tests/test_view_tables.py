@@ -1,0 +1,651 @@
+"""Golden tests of the live screen: fixed console size, fixed clocks, no colour."""
+
+# The golden screens are as wide as the terminals they stand for.
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console, RenderableType
+
+from binmon.commands.options import Endpoints
+from binmon.diag import Diagnostics
+from binmon.env import Environment
+from binmon.filters import Filters
+from binmon.protocol import AssetIndex, Bracket, ContractInfo
+from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
+from binmon.state import Contract, ContractBook, contracts_from_exchange_info
+from binmon.status import StreamStatus
+from binmon.view import LiveView, Now, ScreenModel, make_live_view, render_screen
+from binmon.view import format as fmt
+from binmon.view.tables import (
+    asset_section,
+    contract_section,
+    log_section,
+    status_line,
+)
+
+# 2025-12-24 07:49:09.558 UTC; the monotonic clock is arbitrary.
+NOW = Now(wall_ms=1766562549558.0, mono=5000.0)
+T = int(NOW.wall_ms)
+
+
+def render(renderable: RenderableType | list[RenderableType], width: int, height: int = 60) -> str:
+    console = Console(
+        width=width,
+        height=height,
+        color_system=None,
+        record=True,
+        file=io.StringIO(),
+        legacy_windows=False,
+    )
+    for item in renderable if isinstance(renderable, list) else [renderable]:
+        console.print(item)
+    return console.export_text()
+
+
+def asset(symbol: str, t: int, price: str, *rest: str) -> AssetIndex:
+    return AssetIndex(symbol, t, price, *rest)
+
+
+ADA = ("0.10000000", "0.10000000", "0.24716207", "0.30208698")
+ADA_AUTO = ("0.05000000", "0.05000000", "0.26089330", "0.28835575")
+BTC = ("0.05000000", "0.05000000", "81859.95446399", "90476.79177599")
+BTC_AUTO = ("0.02500000", "0.02500000", "84014.16379199", "88322.58244799")
+USDT = ("0.00010000", "0.00010000", "0.99977692", "0.99997689")
+
+
+def bracket(n: int, floor: str, cap: str, mmr: str, cum: str, lev: str) -> Bracket:
+    return Bracket(n, floor, cap, mmr, cum, None, lev)
+
+
+def build_model(kinds: tuple[str, ...] = (ASSETS, CONTRACTS)) -> ScreenModel:
+    book = ContractBook()
+    book.seed(
+        [
+            Contract(
+                "BTCUSDT", "BTCUSDT", "PERPETUAL", "TRADING", 4133404802000, 1569398400000, "UM"
+            ),
+            Contract(
+                "ETHUSDT", "ETHUSDT", "PERPETUAL", "TRADING", 4133404800000, 1569398400000, "UM"
+            ),
+            Contract(
+                "XYZUSDT", "XYZUSDT", "PERPETUAL", "TRADING", 4133404800000, 1697034600000, "UM"
+            ),
+            Contract(
+                "BTCUSDT_251226",
+                "BTCUSDT",
+                "CURRENT_QUARTER",
+                "TRADING",
+                1766736000000,
+                1750924800000,
+                "UM",
+            ),
+            Contract(
+                "币安人生USDT",
+                "币安人生USDT",
+                "PERPETUAL",
+                "TRADING",
+                4133404800000,
+                1759300000000,
+                "UM",
+            ),
+            Contract(
+                "ADAUSD_PERP", "ADAUSD", "PERPETUAL", "TRADING", 4133404800000, 1597042800000, "CM"
+            ),
+        ]
+    )
+    model = ScreenModel(kinds=kinds, command="watch", contracts=book.contracts)
+
+    def event(symbol: str, t: int, **kw: object) -> None:
+        known = book.contracts.get(symbol)
+        fields: dict[str, object] = {
+            "pair": known.pair if known else symbol,
+            "contract_type": known.contract_type if known else "PERPETUAL",
+            "status": known.status if known else "TRADING",
+            "delivery_time": known.delivery_time if known else 4133404800000,
+            "onboard_time": known.onboard_time if known else 1766560000000,
+            "market": None,
+            "brackets": [],
+        }
+        fields.update(kw)
+        info = ContractInfo(symbol=symbol, event_time=t, **fields)  # type: ignore[arg-type]
+        model.apply_contract(info, book.apply(info))
+
+    btc = [
+        bracket(1, "0", "300000", "0.004", "0", "125"),
+        bracket(2, "300000", "800000", "0.005", "300", "100"),
+    ]
+    event("BTCUSDT", T - 600_000, brackets=btc)  # first brackets: not a change
+    event(
+        "BTCUSDT",
+        T - 300_000,
+        brackets=[bracket(1, "0", "300000", "0.004", "0", "100"), btc[1]],
+    )
+    event("XYZUSDT", T - 120_000, status="SETTLING", delivery_time=1766563200000)
+    event(
+        "ETHUSDT",
+        T - 90_000,
+        brackets=[bracket(1, "0", "300000", "0.004", "0", "125")],
+    )
+    event(
+        "ETHUSDT",
+        T - 80_000,
+        brackets=[
+            bracket(1, "0", "300000", "0.004", "0", "125"),
+            bracket(7, "5000000", "10000000", "0.05", "100000", "10"),
+        ],
+    )
+    event("LOOMUSDT", T - 30_000, status="PENDING_TRADING")
+
+    # Asset index: three ticks a minute apart, the last one 0.5 s ago and changed.
+    model.apply_assets(
+        [
+            asset("ADAUSD", T - 120_000, "0.27462452", *ADA, *ADA_AUTO),
+            asset("BTCUSD", T - 120_000, "86168.37311999", *BTC, *BTC_AUTO),
+            asset("USDTUSD", T - 120_000, "0.99987691", *USDT, *USDT[:2], *USDT[2:]),
+        ],
+        NOW.wall_ms - 120_000,
+    )
+    model.apply_assets(
+        [
+            asset("ADAUSD", T - 60_000, "0.27300000", *ADA, *ADA_AUTO),
+            asset("BTCUSD", T - 60_000, "86200.00000000", *BTC, *BTC_AUTO),
+        ],
+        NOW.wall_ms - 60_000,
+    )
+    model.apply_assets(
+        [
+            asset("ADAUSD", T - 1_000, "0.27462499", *ADA, *ADA_AUTO),
+            asset("BTCUSD", T - 1_000, "86168.37311999", *BTC, *BTC_AUTO),
+        ],
+        NOW.wall_ms - 500,
+    )
+    model.statuses = {
+        ASSETS: StreamStatus(
+            ASSETS,
+            url="wss://fstream.binance.com/market/stream?streams=!assetIndex@arr",
+            state="connected",
+            last_message_at=NOW.mono - 0.4,
+            last_event_time_ms=T - 1000,
+            messages=120,
+            rate=1.0,
+            rotation_at=NOW.mono + 82_000,
+            connected_since=NOW.mono - 800,
+        ),
+        CONTRACTS: StreamStatus(
+            CONTRACTS,
+            url="wss://fstream.binance.com/market/stream?streams=!contractInfo",
+            state="reconnecting",
+            reason="closed by server (code 1000)",
+            next_retry_at=NOW.mono + 1.3,
+            reconnects=2,
+            malformed=1,
+            last_message_at=NOW.mono - 30,
+        ),
+    }
+    model.statuses = {k: v for k, v in model.statuses.items() if k in kinds}
+    model.lag_ms = {ASSETS: 152.0, CONTRACTS: 87.0}
+    model.message(
+        "binmon: contract info: closed by server (code 1000); reconnecting in 1.3s", T - 100
+    )
+    return model
+
+
+# --- golden tables (no colour, pinned clocks) ----------------------------------------
+
+
+ASSETS_160 = """\
+Asset index  3  sort: symbol
+asset         index price  5m trend        5m %     bid buf     ask buf        bid rate        ask rate   auto bid rate   auto ask rate    age
+ADAUSD       0.27462499 ▲  ██████▁▁▁▁▁█  +0.00%  0.10000000  0.10000000      0.24716207      0.30208698      0.26089330      0.28835575   1.0s
+BTCUSD   86168.37311999 ▼  ▁▁▁▁▁▁█████▁  +0.00%  0.05000000  0.05000000  81859.95446399  90476.79177599  84014.16379199  88322.58244799   1.0s
+USDTUSD      0.99987691               ▁          0.00010000  0.00010000      0.99977692      0.99997689      0.99977692      0.99997689  2m00s
+"""
+
+
+ASSETS_80 = """\
+Asset index  3  sort: symbol
+asset         index price  5m trend            bid rate        ask rate    age
+ADAUSD       0.27462499 ▲  ██████▁▁▁▁▁█      0.24716207      0.30208698   1.0s
+BTCUSD   86168.37311999 ▼  ▁▁▁▁▁▁█████▁  81859.95446399  90476.79177599   1.0s
+USDTUSD      0.99987691               ▁      0.99977692      0.99997689  2m00s
+"""
+
+
+CONTRACTS_160 = """\
+Contracts  7  recent changes first, times UTC
+symbol          pair          mkt  type             status           onboard     delivery    bks   lev  last change             when
+LOOMUSDT        LOOMUSDT           PERPETUAL        PENDING_TRADING  2025-12-24  perpetual              listed PENDING_TRADING  07:48:39
+ETHUSDT         ETHUSDT       UM   PERPETUAL        TRADING          2019-09-25  perpetual     2  125x  bracket 7 added         07:47:49
+XYZUSDT         XYZUSDT       UM   PERPETUAL        SETTLING         2023-10-11  2025-12-24             TRADING → SETTLING +1   07:47:09
+BTCUSDT         BTCUSDT       UM   PERPETUAL        TRADING          2019-09-25  perpetual     2  100x  b1 max lev 125 → 100    07:44:09
+ADAUSD_PERP     ADAUSD        CM   PERPETUAL        TRADING          2020-08-10  perpetual
+BTCUSDT_251226  BTCUSDT       UM   CURRENT_QUARTER  TRADING          2025-06-26  2025-12-26
+币安人生USDT    币安人生USDT  UM   PERPETUAL        TRADING          2025-10-01  perpetual
+"""
+
+
+CONTRACTS_80 = """\
+Contracts  7  recent changes first, times UTC
+symbol          status           delivery    last change             when
+LOOMUSDT        PENDING_TRADING  perpetual   listed PENDING_TRADING  07:48:39
+ETHUSDT         TRADING          perpetual   bracket 7 added         07:47:49
+XYZUSDT         SETTLING         2025-12-24  TRADING → SETTLING +1   07:47:09
+BTCUSDT         TRADING          perpetual   b1 max lev 125 → 100    07:44:09
+ADAUSD_PERP     TRADING          perpetual
+BTCUSDT_251226  TRADING          2025-12-26
+币安人生USDT    TRADING          perpetual
+"""
+
+
+LOG = """\
+Recent changes  (UTC, newest first)
+07:48:39  LOOMUSDT  listed (PENDING_TRADING)
+07:47:49  ETHUSDT   bracket 7 added (max leverage 10)
+07:47:09  XYZUSDT   TRADING → SETTLING
+07:47:09  XYZUSDT   delivery perpetual → 2025-12-24 08:00
+07:44:09  BTCUSDT   bracket 1 max leverage 125 → 100
+"""
+
+
+WATCH_160x45 = """\
+binmon watch  07:49:09 UTC                                                        q quit  s sort assets (symbol)  c sort contracts (recent)  ↑↓ PgUp PgDn scroll
+asset index    ● CONNECTED   1.0 msg/s  lag 152ms  last msg 0.4s ago  reconnects 0  malformed 0  rotation in 22h46m  wss://fstream.binance.com/market/stream?st…
+contract info  ↻ RECONNECTING in 1.3s  closed by server (code 1000)  0.0 msg/s  lag 87ms  last msg 30s ago  reconnects 2  malformed 1  wss://fstream.binance.co…
+Asset index  3  sort: symbol
+asset         index price  5m trend        5m %     bid buf     ask buf        bid rate        ask rate   auto bid rate   auto ask rate    age
+ADAUSD       0.27462499 ▲  ██████▁▁▁▁▁█  +0.00%  0.10000000  0.10000000      0.24716207      0.30208698      0.26089330      0.28835575   1.0s
+BTCUSD   86168.37311999 ▼  ▁▁▁▁▁▁█████▁  +0.00%  0.05000000  0.05000000  81859.95446399  90476.79177599  84014.16379199  88322.58244799   1.0s
+USDTUSD      0.99987691               ▁          0.00010000  0.00010000      0.99977692      0.99997689      0.99977692      0.99997689  2m00s
+Contracts  7  recent changes first, times UTC
+symbol          pair          mkt  type             status           onboard     delivery    bks   lev  last change             when
+LOOMUSDT        LOOMUSDT           PERPETUAL        PENDING_TRADING  2025-12-24  perpetual              listed PENDING_TRADING  07:48:39
+ETHUSDT         ETHUSDT       UM   PERPETUAL        TRADING          2019-09-25  perpetual     2  125x  bracket 7 added         07:47:49
+XYZUSDT         XYZUSDT       UM   PERPETUAL        SETTLING         2023-10-11  2025-12-24             TRADING → SETTLING +1   07:47:09
+BTCUSDT         BTCUSDT       UM   PERPETUAL        TRADING          2019-09-25  perpetual     2  100x  b1 max lev 125 → 100    07:44:09
+ADAUSD_PERP     ADAUSD        CM   PERPETUAL        TRADING          2020-08-10  perpetual
+BTCUSDT_251226  BTCUSDT       UM   CURRENT_QUARTER  TRADING          2025-06-26  2025-12-26
+币安人生USDT    币安人生USDT  UM   PERPETUAL        TRADING          2025-10-01  perpetual
+Recent changes  (UTC, newest first)
+07:48:39  LOOMUSDT  listed (PENDING_TRADING)
+07:47:49  ETHUSDT   bracket 7 added (max leverage 10)
+07:47:09  XYZUSDT   TRADING → SETTLING
+07:47:09  XYZUSDT   delivery perpetual → 2025-12-24 08:00
+07:44:09  BTCUSDT   bracket 1 max leverage 125 → 100
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+07:49:09  binmon: contract info: closed by server (code 1000); reconnecting in 1.3s
+"""
+
+
+def test_asset_table() -> None:
+    assert render(asset_section(build_model(), 160, 10, NOW), 160) == ASSETS_160
+
+
+def test_asset_table_at_80_columns_drops_low_priority_columns() -> None:
+    text = render(asset_section(build_model(), 80, 10, NOW), 80)
+    assert text == ASSETS_80
+    assert "auto" not in text and "bid buf" not in text  # dropped whole, not squeezed
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_contract_table() -> None:
+    assert render(contract_section(build_model(), 160, 12, NOW), 160) == CONTRACTS_160
+
+
+def test_contract_table_at_80_columns_drops_low_priority_columns() -> None:
+    text = render(contract_section(build_model(), 80, 12, NOW), 80)
+    assert text == CONTRACTS_80
+    assert "pair" not in text and "onboard" not in text
+
+
+def test_change_log() -> None:
+    assert render(log_section(build_model(), 80, 9, NOW), 80) == LOG
+
+
+def test_watch_screen() -> None:
+    assert render(render_screen(build_model(), 160, 45, NOW), 160, 45) == WATCH_160x45
+
+
+def test_assets_screen_shows_only_assets() -> None:
+    text = render(render_screen(build_model((ASSETS,)), 120, 12, NOW), 120, 12)
+    lines = text.splitlines()
+    assert lines[0].startswith("binmon watch")
+    assert lines[1].startswith("asset index    ● CONNECTED")
+    assert "Contracts" not in text and "Recent changes" not in text
+    assert not any(line.startswith("contract info") for line in lines)
+    assert len(lines) == 12
+
+
+def test_contracts_screen_shows_contracts_and_log() -> None:
+    text = render(render_screen(build_model((CONTRACTS,)), 120, 20, NOW), 120, 20)
+    assert "Asset index" not in text and "asset index" not in text
+    assert "contract info  ↻ RECONNECTING in 1.3s  closed by server (code 1000)" in text
+    assert "Contracts  7" in text and "Recent changes" in text
+
+
+def test_demo_label() -> None:
+    model = build_model()
+    model.demo = True
+    model.command = "demo"
+    first = render(render_screen(model, 120, 30, NOW), 120, 30).splitlines()[0]
+    assert first.startswith("binmon demo   DEMO DATA (local simulated exchange)")
+
+
+# --- sorting and filtering -----------------------------------------------------------------
+
+
+def rows_of(text: str, symbols: tuple[str, ...]) -> list[str]:
+    return [line.split()[0] for line in text.splitlines() if line.startswith(symbols)]
+
+
+def test_asset_sort_orders() -> None:
+    model = build_model()
+    symbols = ("ADAUSD", "BTCUSD", "USDTUSD")
+    model.asset_sort = "price"
+    assert rows_of(render(asset_section(model, 160, 10, NOW), 160), symbols) == [
+        "BTCUSD",
+        "USDTUSD",
+        "ADAUSD",
+    ]
+    model.asset_sort = "change"  # biggest absolute move over the window first
+    model.apply_assets([asset("USDTUSD", T, "0.90000000", *USDT, *USDT)], NOW.wall_ms)
+    assert rows_of(render(asset_section(model, 160, 10, NOW), 160), symbols)[0] == "USDTUSD"
+
+
+def test_contract_filters_and_symbol_sort() -> None:
+    model = build_model()
+    model.filters = Filters.build(symbols=("BTC*",), market="um")
+    text = render(contract_section(model, 160, 12, NOW), 160)
+    assert rows_of(text, ("BTC", "ETH", "XYZ", "LOOM", "ADA")) == ["BTCUSDT", "BTCUSDT_251226"]
+    assert "Contracts  2 of 7 match the filters" in text
+    model.filters = Filters.build(statuses=("SETTLING", "PENDING_TRADING"))
+    text = render(contract_section(model, 160, 12, NOW), 160)
+    assert rows_of(text, ("BTC", "ETH", "XYZ", "LOOM", "ADA")) == ["LOOMUSDT", "XYZUSDT"]
+    model.filters = Filters.build(changes_only=True)
+    model.contract_sort = "symbol"
+    text = render(contract_section(model, 160, 12, NOW), 160)
+    assert rows_of(text, ("BTC", "ETH", "XYZ", "LOOM", "ADA")) == [
+        "BTCUSDT",
+        "ETHUSDT",
+        "LOOMUSDT",
+        "XYZUSDT",
+    ]
+
+
+def test_only_visible_rows_are_rendered_and_scrolling_is_clamped() -> None:
+    model = build_model((CONTRACTS,))
+    for i in range(700):
+        model.contracts[f"Z{i:03d}USDT"] = Contract(f"Z{i:03d}USDT", status="TRADING")
+    model.contracts_version += 1
+    text = render(contract_section(model, 100, 10, NOW), 100)
+    assert len(text.splitlines()) == 10
+    assert "Contracts  707  rows 1–8" in text
+    model.contract_offset = 10_000
+    text = render(contract_section(model, 100, 10, NOW), 100)
+    assert "rows 700–707" in text and "Z699USDT" in text
+
+
+@pytest.mark.parametrize("size", [(200, 50), (160, 45), (80, 24), (60, 12), (40, 6), (20, 3)])
+def test_screen_never_exceeds_the_terminal(size: tuple[int, int]) -> None:
+    width, height = size
+    model = build_model()
+    for i in range(300):
+        model.contracts[f"LONG{i:03d}{'X' * 40}USDT"] = Contract(f"LONG{i}", status="TRADING")
+    model.contracts_version += 1
+    lines = render(render_screen(model, width, height, NOW), width, height).splitlines()
+    assert len(lines) <= height
+    assert all(len(line) <= width for line in lines)
+
+
+def test_real_exchange_info_fills_the_screen(shared_data: Path) -> None:
+    info = json.loads((shared_data / "exchange_info.json").read_text())
+    book = ContractBook()
+    book.seed(contracts_from_exchange_info(info))
+    model = ScreenModel(kinds=(CONTRACTS,), contracts=book.contracts)
+    lines = render(render_screen(model, 200, 50, NOW), 200, 50).splitlines()
+    assert len(lines) == 50
+    assert f"Contracts  {len(book.contracts)}  rows 1–45" in lines[1]
+    # The end of the list holds the real CJK symbols: two cells per character,
+    # and the columns after them must still line up.
+    model.contract_offset = len(book.contracts)
+    lines = render(render_screen(model, 200, 50, NOW), 200, 50).splitlines()
+    rows = [line for line in lines if "USDT " in line]
+    assert any(line.startswith("币安人生USDT") for line in rows)
+    columns = {cell_len(line[: line.index(" UM ")]) for line in rows}
+    assert len(columns) == 1, rows
+
+
+# --- status lines --------------------------------------------------------------------------
+
+
+def status(**kw: object) -> str:
+    s = StreamStatus(ASSETS, **kw)  # type: ignore[arg-type]
+    return render(status_line(s, NOW, 200, periodic=True), 200).rstrip("\n")
+
+
+def test_status_line_states_are_spelled_out() -> None:
+    assert status(state="connecting").startswith("asset index    … CONNECTING   0.0 msg/s")
+    connected = status(state="connected", last_message_at=NOW.mono - 0.2, rate=1.0)
+    assert connected.startswith("asset index    ● CONNECTED   1.0 msg/s")
+    silent = status(state="connected", last_message_at=NOW.mono - 4.0)
+    assert silent.startswith("asset index    ◌ SILENT 4.0s ")
+    stale = status(state="stale", reason="no data for 10s")
+    assert stale.startswith("asset index    ✖ STALE  no data for 10s")
+    retry = status(state="reconnecting", reason="connection refused", next_retry_at=NOW.mono + 7)
+    assert retry.startswith("asset index    ↻ RECONNECTING in 7.0s  connection refused")
+    assert "STOPPED" in status(state="stopped")
+    line = status(
+        state="connected",
+        last_message_at=NOW.mono - 1,
+        last_event_time_ms=T - 250,
+        reconnects=3,
+        malformed=2,
+        rotation_at=NOW.mono + 3600 * 5 + 60,
+        url="ws://127.0.0.1:9443/market/stream?streams=!assetIndex@arr",
+    )
+    assert (
+        "lag 250ms  last msg 1.0s ago  reconnects 3  malformed 2  rotation in 5h01m  "
+        "ws://127.0.0.1:9443/market/stream?streams=!assetIndex@arr"
+    ) in line
+
+
+def test_replay_status() -> None:
+    s = StreamStatus(CONTRACTS, messages=3)
+    line = render(status_line(s, NOW, 120, periodic=False, replay="day.jsonl.gz"), 120)
+    assert line.startswith("contract info  ▶ REPLAY  day.jsonl.gz  0.0 msg/s")
+    assert "CONNECTING" not in line
+
+
+# --- formatting helpers --------------------------------------------------------------------
+
+
+def test_format_helpers() -> None:
+    assert fmt.delivery_text(4133404800000) == "perpetual"
+    assert fmt.delivery_text(4133404802000) == "perpetual"  # BTCUSDT's real value
+    assert fmt.delivery_text(1766736000000) == "2025-12-26"
+    assert fmt.delivery_text(None) == ""
+    assert [fmt.duration(s) for s in (0.04, 9.96, 12, 185, 7380, 352800)] == [
+        "0.0s",
+        "10.0s",
+        "12s",
+        "3m05s",
+        "2h03m",
+        "4d02h",
+    ]
+    assert fmt.clock_time(T - 1000, T) == "07:49:08"
+    assert fmt.clock_time(T - 86_400_000, T) == "2025-12-23 07:49"
+    assert fmt.lag_text(152) == "152ms" and fmt.lag_text(2500) == "2.5s"
+    assert fmt.first_difference("0.27462452", "0.27462499") == 8
+    assert fmt.first_difference("99.99", "100.01") == 0
+    assert fmt.direction("0.10000000", "0.1") == 0
+    assert fmt.direction("0.1", "0.10000001") == 1
+    assert fmt.sparkline([(0, 1.0), (50, 2.0), (99, 3.0)], 4, 0, 100) == "▁▁▅█"
+    assert fmt.sparkline([(60, 5.0)], 4, 0, 100) == "  ▁▁"
+    assert fmt.sparkline([], 3, 0, 100) == "   "
+
+
+def test_changed_digits_are_emphasised() -> None:
+    from binmon.view.tables import Flash, flashed
+
+    text = flashed("0.27462499", Flash(1, 8, NOW.wall_ms - 100), NOW.wall_ms)
+    assert text.plain == "0.27462499"  # the exchange's exact digits
+    styles = {(span.start, span.end, str(span.style)) for span in text.spans}
+    assert (0, 10, "green") in styles and (8, 10, "bold reverse green") in styles
+    expired = flashed("0.27462499", Flash(1, 8, NOW.wall_ms - 2000), NOW.wall_ms)
+    assert expired.spans == []
+
+
+# --- the live view as the runner builds it -----------------------------------------------
+
+
+def make_runner(kinds: tuple[str, ...] = (ASSETS, CONTRACTS), **config: object) -> Runner:
+    env = Environment(
+        stdout=io.BytesIO(),
+        stderr=io.StringIO(),
+        stdout_isatty=True,
+        stderr_isatty=False,
+        no_color=True,
+        width=120,
+        height=30,
+    )
+    run_config = RunConfig(
+        kinds=kinds,
+        endpoints=Endpoints("ws://127.0.0.1:9", "http://127.0.0.1:9"),
+        json=False,
+        **config,  # type: ignore[arg-type]
+    )
+    return Runner(run_config, env, Diagnostics(env.stderr))
+
+
+def test_runner_gets_a_live_view_with_sort_options() -> None:
+    runner = make_runner()
+    view = runner.view
+    assert isinstance(view, LiveView)
+    assert view.sort == "symbol" and view.contract_sort == "recent"
+    view.sort = "price"
+    assert view.model.asset_sort == "price"
+    with pytest.raises(ValueError):
+        view.sort = "volume"
+    assert isinstance(make_live_view(runner), LiveView)
+
+
+def test_keys() -> None:
+    runner = make_runner()
+    view = runner.view
+    assert isinstance(view, LiveView)
+    view.keys(b"s")
+    assert view.sort == "change"
+    view.keys(b"cs")
+    assert view.contract_sort == "symbol" and view.sort == "price"
+    view.keys(b"\x1b[B\x1b[Bj")
+    assert view.model.contract_offset == 3
+    view.keys(b"\x1b[A\x1b[H")
+    assert view.model.contract_offset == 0
+    assert not runner.stop.is_set()
+    view.keys(b"xq")
+    assert view.quit_requested and runner.stop.is_set()
+
+
+def test_seed_assets_keeps_the_assets_asked_for() -> None:
+    runner = make_runner((ASSETS,), assets=("BTCUSD",))
+    view = runner.view
+    assert isinstance(view, LiveView)
+    view.seed_assets(
+        [
+            asset("ADAUSD", T, "0.27462452", *ADA, *ADA_AUTO),
+            asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO),
+        ]
+    )
+    assert list(view.model.assets) == ["BTCUSD"]
+    # A late seed never overwrites newer stream data, nor flashes.
+    view.assets([asset("BTCUSD", T + 5000, "86000.00000000", *BTC, *BTC_AUTO)], None)
+    view.seed_assets([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
+    assert view.model.assets["BTCUSD"].event.index_price == "86000.00000000"
+
+
+async def test_refresh_loop_is_capped_and_owns_diagnostics_only_while_running() -> None:
+    runner = make_runner()
+    view = runner.view
+    assert isinstance(view, LiveView)
+    out = runner.env.stdout
+    assert isinstance(out, io.BytesIO)
+    task = asyncio.create_task(view.run(runner.stop))
+    await asyncio.sleep(0.05)
+    assert runner.diag.sink is not None
+    runner.diag.info("asset index: connection closed; reconnecting in 0.5s")
+    # Data as fast as it comes: paints stay at or under four a second.
+    started = time.monotonic()
+    k = 0
+    while time.monotonic() - started < 1.0:
+        k += 1
+        view.assets([asset("ADAUSD", T + k, f"0.{k:08d}", *ADA, *ADA_AUTO)], None)
+        await asyncio.sleep(0.01)
+    runner.stop.set()
+    await asyncio.wait_for(task, 2)
+    written = out.getvalue()
+    paints = written.count(b"\x1b[H")
+    assert 3 <= paints <= 6, paints
+    assert b"\x1b[?1049h" in written and b"\x1b[?1049l" in written
+    assert b"reconnecting in 0.5s" in written  # the diagnostic went to the screen…
+    assert runner.env.stderr.getvalue() == ""  # type: ignore[attr-defined]
+    assert runner.diag.sink is None  # …and stderr is back afterwards
+    assert b"\x1b[3" not in written  # NO_COLOR: no foreground colours
+
+
+def test_a_frame_of_700_contracts_renders_within_budget() -> None:
+    from rich.screen import Screen
+
+    model = build_model()
+    for i in range(700 - len(model.contracts)):
+        model.contracts[f"Z{i:03d}USDT"] = Contract(
+            f"Z{i:03d}USDT", f"Z{i:03d}USDT", "PERPETUAL", "TRADING", 4133404800000, T, "UM"
+        )
+    model.contracts_version += 1
+    console = Console(width=200, height=50, file=io.StringIO(), force_terminal=True)
+    times = []
+    for _ in range(25):
+        started = time.perf_counter()
+        console.print(Screen(render_screen(model, 200, 50, NOW)))
+        times.append(time.perf_counter() - started)
+    # The budget is 15 ms a frame (about 4 ms measured); slow CI machines get slack.
+    assert sorted(times)[len(times) // 2] < 0.030
+
+
+def test_a_replay_is_shown_on_its_own_clock() -> None:
+    model = ScreenModel(kinds=(ASSETS,), replay="day.jsonl.gz")
+    then = T - 10 * 86_400_000
+    model.statuses = {ASSETS: StreamStatus(ASSETS, last_event_time_ms=then)}
+    model.apply_assets([asset("ADAUSD", then - 2000, "0.27462452", *ADA, *ADA_AUTO)], then)
+    lines = render(render_screen(model, 120, 8, NOW), 120, 8).splitlines()
+    assert lines[0].startswith("binmon watch  2025-12-14 07:49:09 UTC (recording)")
+    assert lines[1].startswith("asset index    ▶ REPLAY  day.jsonl.gz  0.0 msg/s  at 07:49:09")
+    assert "lag" not in lines[1]
+    assert lines[4].startswith("ADAUSD") and lines[4].endswith("  2.0s")
