@@ -57,6 +57,9 @@ class RunConfig:
     backoff: Callable[[], Backoff] = Backoff
     demo: bool = False
     seed_wait: float = 5.0
+    # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
+    sort: str | None = None
+    contract_sort: str | None = None
 
 
 class LiveSink(Sink, Protocol):
@@ -115,7 +118,9 @@ class Runner:
         session = None
         try:
             if self.config.from_file:
-                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+                replay = asyncio.create_task(self._replay(self.config.from_file))
+                # On a screen, the last state stays up after the file ends, until `q`.
+                (auxiliary if self.view is not None else essential).append(replay)
                 # A replay never queries the exchange: its state is in the file.
                 self.book.seeded = False
             else:

@@ -298,3 +298,26 @@ def test_resize_reflows_without_wrapping(exchange: FakeExchange, started: list[P
     assert "Contracts" not in term.text  # `assets` shows only its own table
     term.send(b"q")
     assert term.wait_exit() == 0
+
+
+def test_sort_option_orders_the_asset_table(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    import json
+
+    from tests.exchange import ASSET
+
+    prices = (("AAAUSD", "1.00000000"), ("BBBUSD", "3.00000000"), ("CCCUSD", "2.00000000"))
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        data = [dict(ASSET, E=NOW_MS, s=s, i=p) for s, p in prices]
+        await ws.send_str(json.dumps({"stream": "!assetIndex@arr", "data": data}))
+        await hold(ws)
+
+    exchange.script = script
+    term = launch(started, ["assets", "--sort", "price", *exchange.args()])
+    term.wait_for_text("AAAUSD", "BBBUSD", "CCCUSD")
+    order = [ln.split()[0] for ln in term.screen.display if ln[:3] in ("AAA", "BBB", "CCC")]
+    assert order == ["BBBUSD", "CCCUSD", "AAAUSD"]
+    term.send(b"q")
+    assert term.wait_exit() == 0

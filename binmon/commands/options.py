@@ -183,9 +183,25 @@ def contract_filter_options(f: F) -> F:
     return f
 
 
+def sort_options(f: F) -> F:
+    # Literal choices: importing them from binmon.view would import rich.
+    f = click.option(
+        "--contract-sort",
+        type=click.Choice(["recent", "symbol"]),
+        help="Tables: contracts with the latest changes first (default), or by symbol.",
+    )(f)
+    f = click.option(
+        "--sort",
+        type=click.Choice(["symbol", "change", "price"]),
+        help="Tables: order assets by symbol (default), 5-minute change, or price.",
+    )(f)
+    return f
+
+
 def stream_options(f: F) -> F:
     """Everything the streaming commands share (watch, assets, contracts)."""
     for decorator in (
+        sort_options,
         contract_filter_options,
         symbol_option,
         output_options,

@@ -48,6 +48,8 @@ def build_run(
         duration=opts.get("duration"),
         from_file=opts.get("from_file"),
         speed=opts.get("speed"),
+        sort=opts.get("sort"),
+        contract_sort=opts.get("contract_sort"),
         settings=ConnectionSettings(
             stale_after=opts.get("stale_after", 10.0),
             max_age=opts.get("max_connection_age", 23 * 3600.0),

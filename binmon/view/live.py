@@ -150,10 +150,9 @@ class LiveView:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._diag_previous: Any = None
         self._diag_taken = False
-        # Ready for a future RunConfig.sort / .contract_sort (a --sort flag).
-        if getattr(config, "sort", None):
+        if config.sort:
             self.sort = config.sort
-        if getattr(config, "contract_sort", None):
+        if config.contract_sort:
             self.contract_sort = config.contract_sort
 
     # -- sort options ----------------------------------------------------------
