@@ -178,7 +178,7 @@ def test_contracts_changes_from_the_snapshot(streaming: FakeExchange) -> None:
     ],
 )
 def test_contract_filters(streaming: FakeExchange, args: list[str], expected: list[str]) -> None:
-    code, out, _ = invoke("contracts", *args, "--duration", "1.5", *streaming.args())
+    code, out, _ = invoke("contracts", *args, "--duration", "0.8", *streaming.args())
     assert code == 0
     assert [r["symbol"] for r in lines(out)] == expected
 
