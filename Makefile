@@ -18,8 +18,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check binmon tests benchmarks
-	$(VENV)/bin/ruff format --check binmon tests benchmarks
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
