@@ -7,6 +7,7 @@ ASCII letters, digits and ``_`` (all real ones), else JSON-escaped.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -14,7 +15,22 @@ import msgspec
 from binmon.protocol import BRACKET_NUMBER_FIELDS, AssetIndex, Bracket, ContractInfo
 from binmon.state import Change
 
-_encode = msgspec.json.encode
+_C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
+
+
+def safe_json(line: bytes) -> bytes:
+    """Escape C1 control characters, which JSON allows raw inside strings.
+
+    Some terminals obey them (U+009B is a CSI), and JSON lines do reach
+    terminals. ``\u009b`` is the same JSON string, so nothing changes for a parser.
+    """
+    if b"\xc2" not in line:
+        return line
+    return _C1_UTF8.sub(lambda m: b"\\u%04x" % m.group()[1], line)
+
+
+def _encode(obj: Any) -> bytes:
+    return safe_json(msgspec.json.encode(obj))
 
 
 def _plain(text: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Protocol
 
-from binmon.jsonl import encode_assets, encode_contract
+from binmon.jsonl import encode_assets, encode_contract, safe_json
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
 
@@ -26,7 +26,7 @@ class JsonLinesSink:
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         if self.raw and raw is not None:
-            self.out.write(b"".join([r + b"\n" for r in raw]))
+            self.out.write(b"".join([safe_json(r) + b"\n" for r in raw]))
         else:
             self.out.write(encode_assets(events))
         self.out.flush()

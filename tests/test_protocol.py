@@ -256,3 +256,21 @@ def test_asset_values_must_be_numbers_and_keep_lines_whole(value: str) -> None:
     bad = ADA.replace('"i":"0.27462452"', f'"i":"{value}"')
     frame = decode_message(envelope("!assetIndex@arr", f"[{bad}]"))
     assert frame.events == [] and frame.malformed == 1
+
+
+def test_c1_controls_never_reach_a_terminal_raw() -> None:
+    import io
+
+    from binmon.sinks import JsonLinesSink
+
+    data = '{"e":"contractInfo","E":5,"s":"X\\u009b2JY","cs":"TRAD\u009bING","bks":[]}'
+    frame = decode_message(envelope("!contractInfo", data), want_raw=True)
+    [event] = frame.events
+    assert isinstance(event, ContractInfo)
+    for raw in (False, True):
+        out = io.BytesIO()
+        sink = JsonLinesSink(out, raw=raw)  # type: ignore[arg-type]
+        sink.contract(event, [], frame.raw[0] if frame.raw else None)
+        line = out.getvalue()
+        assert b"\xc2\x9b" not in line and b"\\u009b" in line
+        assert "\u009b" in json.loads(line)["s" if raw else "symbol"]
