@@ -32,9 +32,10 @@ class JsonLinesSink:
         self.out.flush()
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
-        self.out.write(
-            raw + b"\n" if self.raw and raw is not None else encode_contract(event, changes)
-        )
+        if self.raw and raw is not None:
+            self.out.write(safe_json(raw) + b"\n")
+        else:
+            self.out.write(encode_contract(event, changes))
         self.out.flush()
 
     def close(self) -> None:
