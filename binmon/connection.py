@@ -264,6 +264,9 @@ class Connection:
                     rotation_task = None
                 if spare is not None and spare_reader is not None:
                     if spare_reader.done():
+                        # Not a connection problem (those are returned): the consumer failed.
+                        if spare_reader.exception() is not None:
+                            raise spare_reader.exception()  # type: ignore[misc]
                         spare, spare_reader = None, None
                         self.status.rotation_at = now + self.backoff.next_delay()
                     elif spare.got_data or (
