@@ -20,9 +20,16 @@ from binmon.protocol import (
     split_envelope,
 )
 from binmon.recording import Recorder
-from binmon.sinks import Sink
+from binmon.sinks import JsonLinesSink, Sink
 from binmon.state import ContractBook
 from binmon.status import StreamStatus
+
+try:
+    from binmon._speedups import asset_index_lines as _asset_index_lines
+except ImportError:  # built without a C compiler: the pure-Python path does it all
+    _asset_index_lines = None
+
+FastResult = tuple[bytes, int, int, int, str]
 
 
 class Feed:
@@ -52,6 +59,16 @@ class Feed:
         self.events_written = 0
         self.malformed = 0
         self.duplicates = 0
+        # The C accelerator writes finished lines: only when nothing but the
+        # encoding is asked of an asset frame (JSON lines, no raw, no globs).
+        self._fast: Callable[[bytes | str], FastResult | None] | None = None
+        if (
+            _asset_index_lines is not None
+            and isinstance(sink, JsonLinesSink)
+            and not sink.raw
+            and not self.filters.symbols
+        ):
+            self._fast = _asset_index_lines
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
         # While the REST snapshot is on its way, contract events wait here so
@@ -65,8 +82,19 @@ class Feed:
         """One message of a combined-stream connection."""
         if self.done:
             return
+        if self._fast is not None:
+            result = self._fast(data)
+            if result is not None and self._fast_frame(result, status):
+                return
         frame = decode_message(data, want_raw=self.raw)
         self._frame(frame, status, data)
+
+    def recorded_line(self, line: bytes, status: StreamStatus) -> bool:
+        """A whole recording line through the fast path; False if it must be decoded."""
+        if self.done or self._fast is None:
+            return self.done
+        result = self._fast(line)
+        return result is not None and self._fast_frame(result, status)
 
     def payload(self, stream: str, data: bytes, status: StreamStatus) -> None:
         """One payload from a recording."""
@@ -89,6 +117,21 @@ class Feed:
                 self._record(data)
 
     # -- internals --------------------------------------------------------
+
+    def _fast_frame(self, result: FastResult, status: StreamStatus) -> bool:
+        lines, count, first_time, last_time, stream = result
+        # Anything but a plain new frame, wholly wanted, is left to the general path.
+        if self.remaining is not None and count > self.remaining:
+            return False
+        if self.dedupe:
+            mark = self._asset_marks.get(stream, -1)
+            if first_time != last_time or first_time <= mark:
+                return False
+            self._asset_marks[stream] = last_time
+        status.last_event_time_ms = last_time
+        self.sink.lines(lines)  # type: ignore[attr-defined]
+        self._written(count)
+        return True
 
     def _frame(
         self, frame: Frame, status: StreamStatus, data: bytes | str, recorded: bool = False

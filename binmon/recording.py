@@ -93,16 +93,20 @@ class Recorder:
         self.file.close()
 
 
-def read_frames(path: str) -> Iterator[RecordedFrame | None]:
-    """Each line of a recording; ``None`` for a line that is not a recorded frame."""
+def read_lines(path: str) -> Iterator[bytes]:
+    """Each non-blank line of a recording, undecoded."""
     with _open(path, "r") as file:
         try:
             for line in file:
-                if not line.strip():
-                    continue
-                try:
-                    yield _LINE.decode(line)
-                except msgspec.DecodeError:
-                    yield None
+                if line.strip():
+                    yield line
         except (OSError, EOFError) as exc:
             raise BinmonError(f"cannot read {path}: {exc}") from None
+
+
+def decode_line(line: bytes) -> RecordedFrame | None:
+    """A recording line, or ``None`` for one that is not a recorded frame."""
+    try:
+        return _LINE.decode(line)
+    except msgspec.DecodeError:
+        return None

@@ -30,7 +30,8 @@ from binmon.recording import (
     SNAPSHOT_STREAM,
     Recorder,
     contracts_from_snapshot,
-    read_frames,
+    decode_line,
+    read_lines,
     snapshot_payload,
 )
 from binmon.sinks import JsonLinesSink, NullSink, Sink
@@ -264,9 +265,17 @@ class Runner:
         payload = self.feed.payload
         kinds = self.config.kinds
         statuses = self.statuses
-        for n, recorded in enumerate(read_frames(path)):
+        # As fast as possible, whole asset lines may skip decoding altogether.
+        fast = self.feed.recorded_line if speed == 0 and ASSETS in kinds else None
+        for n, line in enumerate(read_lines(path)):
             if self.feed.done:
                 break
+            if n % 256 == 0:
+                await asyncio.sleep(0)  # let the view and signals breathe
+            if fast is not None and fast(line, statuses[ASSETS]):
+                statuses[ASSETS].message(loop.time())
+                continue
+            recorded = decode_line(line)
             if recorded is None:
                 bad += 1
                 self.diag.warn(f"{path}: skipped a line that is not a recorded frame", key="replay")
@@ -284,8 +293,6 @@ class Runner:
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            elif n % 256 == 0:
-                await asyncio.sleep(0)  # let the view and signals breathe
             status = statuses[kind]
             status.message(loop.time())
             payload(recorded.stream, bytes(recorded.data), status)

@@ -31,6 +31,11 @@ class JsonLinesSink:
             self.out.write(encode_assets(events))
         self.out.flush()
 
+    def lines(self, data: bytes) -> None:
+        """Lines already encoded (the C fast path)."""
+        self.out.write(data)
+        self.out.flush()
+
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         if self.raw and raw is not None:
             self.out.write(safe_json(raw) + b"\n")
