@@ -24,12 +24,13 @@ from binmon.sinks import JsonLinesSink, Sink
 from binmon.state import ContractBook
 from binmon.status import StreamStatus
 
+FastResult = tuple[bytes, int, int, int, str]
+
+_asset_index_lines: Callable[[bytes | str], FastResult | None] | None
 try:
     from binmon._speedups import asset_index_lines as _asset_index_lines
 except ImportError:  # built without a C compiler: the pure-Python path does it all
     _asset_index_lines = None
-
-FastResult = tuple[bytes, int, int, int, str]
 
 
 class Feed:
