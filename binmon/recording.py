@@ -98,7 +98,7 @@ def read_lines(path: str) -> Iterator[bytes]:
     with _open(path, "r") as file:
         try:
             for line in file:
-                if line.strip():
+                if not line.isspace():
                     yield line
         except (OSError, EOFError) as exc:
             raise BinmonError(f"cannot read {path}: {exc}") from None

@@ -265,12 +265,18 @@ class Runner:
         payload = self.feed.payload
         kinds = self.config.kinds
         statuses = self.statuses
-        # As fast as possible, whole asset lines may skip decoding altogether.
+        # As fast as possible, whole asset lines may skip decoding altogether,
+        # and output is flushed in batches rather than per frame.
         fast = self.feed.recorded_line if speed == 0 and ASSETS in kinds else None
+        batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
+        if batched is not None:
+            batched.batch()
         for n, line in enumerate(read_lines(path)):
             if self.feed.done:
                 break
             if n % 256 == 0:
+                if batched is not None:
+                    batched.flush()
                 await asyncio.sleep(0)  # let the view and signals breathe
             if fast is not None and fast(line, statuses[ASSETS]):
                 statuses[ASSETS].message(loop.time())

@@ -23,25 +23,33 @@ class JsonLinesSink:
     def __init__(self, out: BinaryIO, raw: bool = False) -> None:
         self.out = out
         self.raw = raw
+        self._flush = out.flush
+
+    def batch(self) -> None:
+        """Stop flushing per frame; the caller flushes (a replay, as fast as possible)."""
+        self._flush = _nothing
+
+    def flush(self) -> None:
+        self.out.flush()
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         if self.raw and raw is not None:
             self.out.write(b"".join([safe_json(r) + b"\n" for r in raw]))
         else:
             self.out.write(encode_assets(events))
-        self.out.flush()
+        self._flush()
 
     def lines(self, data: bytes) -> None:
         """Lines already encoded (the C fast path)."""
         self.out.write(data)
-        self.out.flush()
+        self._flush()
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         if self.raw and raw is not None:
             self.out.write(safe_json(raw) + b"\n")
         else:
             self.out.write(encode_contract(event, changes))
-        self.out.flush()
+        self._flush()
 
     def close(self) -> None:
         self.out.flush()
@@ -58,3 +66,7 @@ class NullSink:
 
     def close(self) -> None:
         pass
+
+
+def _nothing() -> None:
+    pass

@@ -321,3 +321,18 @@ def test_sort_option_orders_the_asset_table(
     assert order == ["BBBUSD", "CCCUSD", "AAAUSD"]
     term.send(b"q")
     assert term.wait_exit() == 0
+
+
+def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) -> None:
+    term = launch(started, ["demo", "--seed", "1"], cols=160, rows=45)
+    term.wait_for_text("DEMO DATA", "BTCUSD", "ETHUSD", "BTCUSDT", timeout=10)
+    term.wait_for(
+        lambda: (
+            "● CONNECTED" in term.line("asset index")
+            and "● CONNECTED" in term.line("contract info")
+        ),
+        "both demo streams connected",
+    )
+    term.send(b"q")
+    assert term.wait_exit() == 0
+    assert b"Traceback" not in term.raw
