@@ -325,7 +325,7 @@ def test_sort_option_orders_the_asset_table(
 
 def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) -> None:
     term = launch(started, ["demo", "--seed", "1"], cols=160, rows=45)
-    term.wait_for_text("DEMO DATA", "BTCUSD", "ETHUSD", "Contracts  650", timeout=10)
+    term.wait_for_text("DEMO DATA", "BTCUSD", "ETHUSD", "Contracts", "last change", timeout=10)
     term.wait_for(
         lambda: (
             "● CONNECTED" in term.line("asset index")
