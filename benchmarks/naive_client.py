@@ -5,8 +5,10 @@ stream ``URL/market/stream?streams=!assetIndex@arr``, and per frame does
 ``orjson.loads``, then per event ``orjson.dumps`` and one ``write`` to stdout
 (flushed once per frame, as binmon does), and stops after COUNT events.
 
-``--receive-only`` is the ceiling: aiohttp's receive loop alone, no parsing,
-no output; it counts ``--events-per-frame`` events per message.
+``--stdlib`` does the same with the standard library's ``json`` (the naive
+loop most scripts start as). ``--receive-only`` is the ceiling: aiohttp's
+receive loop alone, no parsing, no output; it counts ``--events-per-frame``
+events per message.
 
 At the end it prints one JSON line on stderr: events, and ``time.monotonic()``
 of its first and last event.
@@ -26,10 +28,18 @@ import orjson
 STREAM = "!assetIndex@arr"
 
 
-async def _run(url: str, count: int, receive_only: bool, events_per_frame: int) -> dict[str, float]:
+async def _run(
+    url: str, count: int, receive_only: bool, events_per_frame: int, stdlib: bool = False
+) -> dict[str, float]:
     out = sys.stdout.buffer
     write, flush = out.write, out.flush
     loads, dumps = orjson.loads, orjson.dumps
+    if stdlib:
+        loads = json.loads
+
+        def dumps(obj: object) -> bytes:
+            return json.dumps(obj, separators=(",", ":")).encode()
+
     events = 0
     first = last = 0.0
     async with (
@@ -59,8 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("count", type=int, help="stop after this many events")
     parser.add_argument("--receive-only", action="store_true")
     parser.add_argument("--events-per-frame", type=int, default=20)
+    parser.add_argument("--stdlib", action="store_true", help="json instead of orjson")
     args = parser.parse_args(argv)
-    result = asyncio.run(_run(args.url, args.count, args.receive_only, args.events_per_frame))
+    result = asyncio.run(
+        _run(args.url, args.count, args.receive_only, args.events_per_frame, args.stdlib)
+    )
     print(json.dumps(result), file=sys.stderr)
 
 

@@ -26,10 +26,11 @@ from benchmarks.harness import (
     spread,
 )
 
-BINMON, NAIVE, SDK, RECEIVE = "binmon", "naive", "sdk", "receive"
+BINMON, NAIVE, STDLIB, SDK, RECEIVE = "binmon", "naive", "stdlib", "sdk", "receive"
 LABELS = {
     BINMON: "binmon assets --json",
     NAIVE: "naive: aiohttp + orjson.loads/frame + orjson.dumps/event",
+    STDLIB: "naive stdlib: aiohttp + json.loads/frame + json.dumps/event",
     SDK: "Binance SDK (binance-sdk-derivatives-trading-usds-futures), to_json()/event",
     RECEIVE: "aiohttp receive only (ceiling)",
 }
@@ -41,6 +42,8 @@ def command(client: str, url: str, events: int, timeout: float) -> list[str]:
         return [*binmon_command(), "assets", "--json", "--ws-url", url, "-n", str(events)]
     if client == NAIVE:
         return [*python_module("benchmarks.naive_client"), url, str(events)]
+    if client == STDLIB:
+        return [*python_module("benchmarks.naive_client"), url, str(events), "--stdlib"]
     if client == RECEIVE:
         return [*python_module("benchmarks.naive_client"), url, str(events), "--receive-only"]
     if client == SDK:
@@ -156,7 +159,7 @@ def measure(server: BenchServerProcess, client: str, frames: int, runs: Runs) ->
 def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
     check_baselines_importable()
     events = frames * wire.ASSETS_PER_FRAME
-    clients = [BINMON, NAIVE, SDK, RECEIVE]
+    clients = [BINMON, NAIVE, STDLIB, SDK, RECEIVE]
     section.say(
         f"{frames:,} frames × {wire.ASSETS_PER_FRAME} assets = {events:,} events per run, "
         f"each frame {len(wire.message(0)):,} bytes; {repeats} runs per client, interleaved "
@@ -221,7 +224,7 @@ def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
     med = {c: median(results[c].stream) for c in clients}
     paired = {
         other: [b / o for b, o in zip(results[BINMON].stream, results[other].stream, strict=True)]
-        for other in (SDK, NAIVE, RECEIVE)
+        for other in (SDK, NAIVE, STDLIB, RECEIVE)
     }
     section.table(
         ["ratio", "of medians (first frame → exit)", "per round (min–max)", "steady state"],
@@ -232,7 +235,7 @@ def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
                 spread(paired[other], "{:.2f}"),
                 f"{steady[BINMON] / steady[other]:.2f}×",
             ]
-            for other in (SDK, NAIVE, RECEIVE)
+            for other in (SDK, NAIVE, STDLIB, RECEIVE)
         ],
     )
     section.figures["binmon_eps"] = med[BINMON]
