@@ -26,7 +26,13 @@ from typing import IO, Final, cast
 import msgspec
 from msgspec import Struct
 
-from binmon.protocol import Bracket, ContractInfo, decode_payload, number_text
+from binmon.protocol import (
+    Bracket,
+    ContractInfo,
+    decode_payload,
+    number_text,
+    optional_number_text,
+)
 
 # Exact products of a 40-digit notional and the exchange's ratios fit with
 # room to spare; anything that would not is trapped as Inexact, never rounded.
@@ -246,10 +252,6 @@ class _JsonBracket(Struct, gc=False):
 _JSON_BRACKETS: Final = msgspec.json.Decoder(list[_JsonBracket])
 
 
-def _optional(raw: msgspec.Raw) -> str | None:
-    return None if bytes(raw) == b"null" else number_text(raw)
-
-
 def _from_json(b: _JsonBracket) -> Bracket:
     return Bracket(
         bracket=b.bracket,
@@ -257,8 +259,8 @@ def _from_json(b: _JsonBracket) -> Bracket:
         notional_cap=number_text(b.notional_cap),
         maint_margin_ratio=number_text(b.maint_margin_ratio),
         cum=number_text(b.cum),
-        min_leverage=_optional(b.min_leverage),
-        max_leverage=_optional(b.max_leverage),
+        min_leverage=optional_number_text(b.min_leverage),
+        max_leverage=optional_number_text(b.max_leverage),
     )
 
 

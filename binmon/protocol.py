@@ -80,6 +80,11 @@ def number_text(value: object) -> str:
     return text
 
 
+def optional_number_text(value: msgspec.Raw) -> str | None:
+    """Like :func:`number_text`, with JSON ``null`` meaning "not given"."""
+    return None if bytes(value) == b"null" else number_text(value)
+
+
 def all_numbers(joined: str, expected: int) -> bool:
     """True when ``joined`` is exactly ``expected`` comma-separated JSON numbers.
 
@@ -210,7 +215,7 @@ def _bracket(w: _BracketWire) -> Bracket:
         notional_cap=number_text(w.bnc),
         maint_margin_ratio=number_text(w.mmr),
         cum=number_text(w.cf),
-        min_leverage=None if bytes(w.mi) == b"null" else number_text(w.mi),
+        min_leverage=optional_number_text(w.mi),
         max_leverage=number_text(w.ma),
     )
 
