@@ -52,6 +52,18 @@ def contract_frame(event_time: int, symbol: str, status: str = "TRADING", **extr
     return json.dumps({"stream": "!contractInfo", "data": data}, separators=(",", ":"))
 
 
+def symbol_info(symbol: str, status: str = "TRADING") -> dict[str, Any]:
+    """One perpetual as ``GET /fapi/v1/exchangeInfo`` lists it."""
+    return {
+        "symbol": symbol,
+        "pair": symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": status,
+    }
+
+
 async def hold(ws: web.WebSocketResponse) -> None:
     """Keep the connection open, answering pings, until the client leaves."""
     async for msg in ws:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from binmon import __version__
 from binmon.cli import cli
-from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
+from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -81,30 +81,9 @@ def streaming(exchange: FakeExchange) -> FakeExchange:
     exchange.script = script
     exchange.exchange_info = {
         "symbols": [
-            {
-                "symbol": "BTCUSDT",
-                "pair": "BTCUSDT",
-                "contractType": "PERPETUAL",
-                "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000,
-                "status": "TRADING",
-            },
-            {
-                "symbol": "ETHUSDT",
-                "pair": "ETHUSDT",
-                "contractType": "PERPETUAL",
-                "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000,
-                "status": "TRADING",
-            },
-            {
-                "symbol": "BTCUSD_PERP",
-                "pair": "BTCUSD_PERP",
-                "contractType": "PERPETUAL",
-                "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000,
-                "status": "TRADING",
-            },
+            symbol_info("BTCUSDT"),
+            symbol_info("ETHUSDT"),
+            symbol_info("BTCUSD_PERP"),
         ]
     }
     return exchange

@@ -12,18 +12,11 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from binmon.cli import cli
-from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
+from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
 
 SNAPSHOT = {
     "symbols": [
-        {
-            "symbol": "BTCUSDT",
-            "pair": "BTCUSDT",
-            "contractType": "PERPETUAL",
-            "deliveryDate": 4133404800000,
-            "onboardDate": 1569398400000,
-            "status": "TRADING",
-        },
+        symbol_info("BTCUSDT"),
     ]
 }
 

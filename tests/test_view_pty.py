@@ -28,7 +28,7 @@ import pyte
 import pytest
 from aiohttp import web
 
-from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
+from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW_MS = int(time.time() * 1000)
@@ -147,17 +147,6 @@ def rest_asset(symbol: str, price: str) -> dict[str, Any]:
         "autoExchangeAskBuffer": "0.05000000",
         "autoExchangeBidRate": "0.26089330",
         "autoExchangeAskRate": "0.28835575",
-    }
-
-
-def symbol_info(symbol: str, status: str = "TRADING") -> dict[str, Any]:
-    return {
-        "symbol": symbol,
-        "pair": symbol,
-        "contractType": "PERPETUAL",
-        "deliveryDate": 4133404800000,
-        "onboardDate": 1569398400000,
-        "status": status,
     }
 
 
