@@ -28,6 +28,7 @@ import yarl
 
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
+from binmon.proxy import env_proxy
 from binmon.rest import fatal_http_status
 from binmon.status import StreamStatus
 
@@ -147,9 +148,12 @@ class Connection:
             self.diag.info(f"{name}: connected to {self.url}")
 
     async def _connect(self) -> _Leg:
+        proxy, proxy_auth = env_proxy(self.url)
         try:
             ws = await self.session.ws_connect(
                 self.url,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 heartbeat=self.settings.heartbeat,
                 autoping=True,
                 max_msg_size=0,

@@ -9,6 +9,7 @@ import msgspec
 
 from binmon.errors import BinmonError, FatalConnectionError
 from binmon.protocol import AssetIndex, number_text
+from binmon.proxy import env_proxy
 
 _TIMEOUT = aiohttp.ClientTimeout(total=20, connect=10)
 
@@ -75,7 +76,10 @@ class RestClient:
     async def get(self, path: str) -> bytes:
         url = f"{self.base_url}{path}"
         try:
-            async with self.session.get(url, timeout=_TIMEOUT) as response:
+            proxy, proxy_auth = env_proxy(url)
+            async with self.session.get(
+                url, timeout=_TIMEOUT, proxy=proxy, proxy_auth=proxy_auth
+            ) as response:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise RestError(f"GET {url}: {exc or type(exc).__name__}") from None

@@ -127,7 +127,8 @@ class Runner:
             else:
                 import aiohttp
 
-                session = aiohttp.ClientSession(trust_env=True)
+                # Proxies come from binmon.proxy, per request (loopback never proxied).
+                session = aiohttp.ClientSession()
                 essential.extend(self._connections(session))
                 if CONTRACTS in self.config.kinds:
                     self.feed.hold_contracts()

@@ -28,6 +28,7 @@ from yarl import URL
 from binmon.diag import Diagnostics, printable
 from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
 from binmon.leverage import SymbolBrackets, decode_rest
+from binmon.proxy import env_proxy
 from binmon.signing import sign
 
 KEY_ENV: Final = "BINANCE_API_KEY"
@@ -172,10 +173,11 @@ class SignedClient:
 
     async def __aenter__(self) -> SignedClient:
         if self._session is None:
-            # trust_env: HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured. TLS
-            # certificates are always verified (aiohttp's default, never overridden).
+            # Proxies (HTTPS_PROXY/HTTP_PROXY/NO_PROXY) are chosen per request by
+            # binmon.proxy. TLS certificates are always verified (aiohttp's
+            # default, never overridden).
             self._session = aiohttp.ClientSession(
-                trust_env=True, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                timeout=aiohttp.ClientTimeout(total=self._timeout)
             )
         return self
 
@@ -280,10 +282,14 @@ class SignedClient:
             self._debug(f"GET {self._base}{path}{'?' + shown if shown else ''}")
             try:
                 # No redirects: the API key header must not follow them to another host.
+                url = self._url(path, query)
+                proxy, proxy_auth = env_proxy(url)
                 async with self._session.get(
-                    self._url(path, query),
+                    url,
                     headers=headers,
                     allow_redirects=False,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
                 ) as response:
                     body = await response.read()
                     status = response.status

@@ -273,3 +273,39 @@ async def test_testnet_falls_back_to_the_legacy_path_on_silence(exchange: FakeEx
         "/market/stream?streams=!assetIndex@arr",
         "/stream?streams=!assetIndex@arr",
     ]
+
+
+async def test_http_proxy_from_the_environment_is_used(
+    exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake exchange plays the proxy: binmon asks it for an unresolvable
+    # host, so data can only arrive if the request went through the proxy.
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        await ws.send_str(asset_frame(42))
+        await hold(ws)
+
+    exchange.script = script
+    for name in ("NO_PROXY", "no_proxy", "WS_PROXY", "ws_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", exchange.rest_url)
+    monkeypatch.setenv("http_proxy", exchange.rest_url)
+    target = combined_url("ws://binmon-proxy-test.invalid:1", ["!assetIndex@arr"])
+    async with streaming(target) as h:
+        await wait_until(lambda: times(h.sink) == [42])
+
+
+def test_no_proxy_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yarl
+
+    from binmon.proxy import env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "fstream.binance.com")
+    monkeypatch.setenv("no_proxy", "fstream.binance.com")
+    assert env_proxy(yarl.URL("wss://fstream.binance.com/market/stream")) == (None, None)
+    proxy, _ = env_proxy(yarl.URL("wss://fstream.binancefuture.com/market/stream"))
+    assert proxy == yarl.URL("http://proxy.example:3128")
+    # Loopback never goes through a proxy: serve and demo must work behind one.
+    assert env_proxy(yarl.URL("wss://127.0.0.1:9443/market/stream")) == (None, None)
+    assert env_proxy(yarl.URL("https://localhost:9443/fapi/v1/time")) == (None, None)
