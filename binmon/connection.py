@@ -301,9 +301,10 @@ class Connection:
 def _ws_url(url: str) -> yarl.URL:
     try:
         parsed = yarl.URL(url, encoded=True)
+        host, _ = parsed.host, parsed.port
     except (ValueError, TypeError) as exc:
         raise FatalConnectionError(f"invalid URL {url!r}: {exc}") from None
-    if parsed.scheme not in ("ws", "wss") or not parsed.host:
+    if parsed.scheme not in ("ws", "wss") or not host or any(c.isspace() for c in url):
         raise FatalConnectionError(f"invalid WebSocket URL {url!r}")
     return parsed
 

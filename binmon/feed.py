@@ -145,6 +145,10 @@ class Feed:
                 key=f"server-error-{status.name}",
             )
         if not frame.events:
+            # A recording keeps every frame received, bad ones included (when
+            # they are at least an envelope, so that the line stays JSON).
+            if self.recorder is not None and not recorded and frame.malformed:
+                self._record(data)
             return
         first = frame.events[0]
         if type(first) is AssetIndex:

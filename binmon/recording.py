@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 import msgspec
@@ -93,14 +93,26 @@ class Recorder:
         self.file.close()
 
 
-def read_lines(path: str) -> Iterator[bytes]:
-    """Each non-blank line of a recording, undecoded."""
+def read_lines(path: str, on_truncated: Callable[[str], None] | None = None) -> Iterator[bytes]:
+    """Each complete, non-blank line of a recording, undecoded.
+
+    A recording still being written, or cut off by a crash, ends in a partial
+    line (or a gzip stream without its end marker): everything complete is
+    replayed and the rest reported, not treated as a failure.
+    """
     with _open(path, "r") as file:
         try:
             for line in file:
+                if not line.endswith(b"\n"):
+                    if on_truncated is not None and not line.isspace():
+                        on_truncated(f"{path}: last line is incomplete; skipped")
+                    return
                 if not line.isspace():
                     yield line
-        except (OSError, EOFError) as exc:
+        except EOFError:
+            if on_truncated is not None:
+                on_truncated(f"{path}: ends early (still being written, or cut off)")
+        except OSError as exc:
             raise BinmonError(f"cannot read {path}: {exc}") from None
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import aiohttp
 import msgspec
 
+from binmon.diag import printable
 from binmon.errors import BinmonError, FatalConnectionError
 from binmon.protocol import AssetIndex, number_text
 from binmon.proxy import env_proxy
@@ -16,6 +18,10 @@ _TIMEOUT = aiohttp.ClientTimeout(total=20, connect=10)
 
 class RestError(BinmonError):
     """A REST call failed in a way worth retrying later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class _AssetIndexRest(msgspec.Struct):
@@ -87,7 +93,11 @@ class RestClient:
         if fatal:
             raise fatal
         if response.status != 200:
-            raise RestError(f"GET {url}: HTTP {response.status} {body[:200]!r}")
+            retry_after = None
+            with contextlib.suppress(ValueError):
+                retry_after = float(response.headers.get("Retry-After", ""))
+            detail = printable(body[:200].decode(errors="replace"))
+            raise RestError(f"GET {url}: HTTP {response.status} {detail}", retry_after)
         return body
 
     async def exchange_info(self) -> dict[str, Any]:

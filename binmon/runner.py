@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -117,11 +118,15 @@ class Runner:
         essential: list[asyncio.Task[None]] = []
         auxiliary: list[asyncio.Task[None]] = []
         session = None
+        # SIGTERM (kill, systemd, docker stop) ends the run like --duration:
+        # outputs closed properly (a .gz recording gets its end marker), exit 0.
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
             if self.config.from_file:
-                replay = asyncio.create_task(self._replay(self.config.from_file))
-                # On a screen, the last state stays up after the file ends, until `q`.
-                (auxiliary if self.view is not None else essential).append(replay)
+                # The end of the file is the end of the run (exit 0), tables or not.
+                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
                 # A replay never queries the exchange: its state is in the file.
                 self.book.seeded = False
             else:
@@ -149,6 +154,10 @@ class Runner:
             if session is not None:
                 await session.close()
             self._close_outputs()
+
+    def _terminated(self) -> None:
+        self.diag.info("terminated (SIGTERM); closing outputs")
+        self.stop.set()
 
     def _close_outputs(self) -> None:
         if self.recorder is not None:
@@ -214,7 +223,8 @@ class Runner:
                 await attempt()
                 return
             except RestError as exc:
-                delay = backoff.next_delay()
+                # Rate limited (429/418): the server's Retry-After wins over our backoff.
+                delay = max(backoff.next_delay(), exc.retry_after or 0.0)
                 self.diag.info(f"{what} failed ({exc}); retrying in {delay:.1f}s")
                 await asyncio.sleep(delay)
 
@@ -272,7 +282,7 @@ class Runner:
         batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
         if batched is not None:
             batched.batch()
-        for n, line in enumerate(read_lines(path)):
+        for n, line in enumerate(read_lines(path, self.diag.info)):
             if self.feed.done:
                 break
             if n % 256 == 0:

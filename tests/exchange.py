@@ -79,6 +79,8 @@ class FakeExchange:
         self.upgrade_status: int | None = None
         self.exchange_info: dict[str, Any] = {"symbols": []}
         self.asset_index: list[dict[str, Any]] = []
+        # Answers exchangeInfo gives first, one each, before the real one.
+        self.rest_failures: list[tuple[int, dict[str, str]]] = []
         self.connections = 0
         self.paths: list[str] = []
         self.open_sockets = 0
@@ -106,6 +108,11 @@ class FakeExchange:
         return ws
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        if self.rest_failures:
+            status, headers = self.rest_failures.pop(0)
+            return web.json_response(
+                {"code": -1003, "msg": "Too many requests"}, status=status, headers=headers
+            )
         return web.json_response(self.exchange_info)
 
     async def _asset_index(self, request: web.Request) -> web.Response:

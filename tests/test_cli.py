@@ -231,3 +231,28 @@ def test_max_connection_age_rotates(exchange: FakeExchange) -> None:
     )
     assert code == 0
     assert "rotating the connection" in err and "switched to the new connection" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--ws-url", "ws://127.0.0.1:99999"],
+        ["--ws-url", "ws://127.0.0.1:abc"],
+        ["--rest-url", "http://127.0.0.1:99999"],
+        ["--ws-url", "ws://host/extra path"],
+    ],
+)
+def test_unusable_urls_are_one_line_errors(args: list[str]) -> None:
+    code, out, err = invoke("contracts", "--json", *args)
+    assert code == 1 and out == ""
+    assert err.startswith("Error: invalid") and err.count("\n") == 1
+
+
+def test_rest_rate_limit_honours_retry_after(streaming: FakeExchange) -> None:
+    streaming.rest_failures = [(429, {"Retry-After": "1"})]
+    code, out, err = invoke("contracts", "--json", "-n", "1", *streaming.args())
+    assert code == 0
+    assert "HTTP 429" in err and "retrying in 1.0s" in err
+    assert "b'" not in err
+    # The snapshot arrived after the wait: changes are computed against it.
+    assert lines(out)[0]["changes"] == [{"field": "status", "old": "TRADING", "new": "SETTLING"}]

@@ -121,3 +121,68 @@ def test_missing_recording_is_one_line_error(tmp_path: Path) -> None:
     code, out, err = invoke("assets", "--from", str(tmp_path / "nope.jsonl"))
     assert code == 1 and out == ""
     assert err.startswith("Error: cannot open") and err.count("\n") == 1
+
+
+def test_a_cut_off_recording_replays_what_is_complete(tmp_path: Path) -> None:
+    frames = [
+        json.dumps(
+            {
+                "recv_time": k,
+                "stream": "!assetIndex@arr",
+                "data": json.loads(asset_frame(k))["data"],
+            }
+        )
+        for k in range(3)
+    ]
+    plain = tmp_path / "cut.jsonl"
+    plain.write_text("\n".join(frames) + "\n" + frames[0][:40])
+    code, out, err = invoke("assets", "--from", str(plain))
+    assert code == 0 and len(out.splitlines()) == 6
+    assert "incomplete" in err
+    gz = tmp_path / "cut.jsonl.gz"
+    gz.write_bytes(gzip.compress(("\n".join(frames) + "\n").encode())[:-12])
+    code, out, err = invoke("assets", "--from", str(gz))
+    assert code == 0 and len(out.splitlines()) >= 4
+    assert "ends early" in err
+
+
+def test_sigterm_closes_a_gzip_recording_properly(scripted: FakeExchange, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "term.jsonl.gz"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "binmon", "record", str(path), *scripted.args()],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "connected to" in line and "contract" in line:
+            break
+    deadline = time.monotonic() + 10
+    while not path.exists() or path.stat().st_size == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(10) == 0
+    with gzip.open(path, "rt") as f:
+        lines = f.read().splitlines()  # a clean end-of-stream marker, or this raises
+    assert lines and all(json.loads(line)["stream"] for line in lines)
+
+
+def test_malformed_envelopes_are_recorded_too(exchange: FakeExchange, tmp_path: Path) -> None:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        await ws.send_str('{"stream":"!assetIndex@arr","data":[{"e":"assetIndexUpdate"}]}')
+        await ws.send_str(asset_frame(1))
+        await hold(ws)
+
+    exchange.script = script
+    path = tmp_path / "bad.jsonl"
+    code, _, _ = invoke("record", str(path), "--only", "assets", "-n", "2", *exchange.args())
+    assert code == 0
+    recorded = [json.loads(line) for line in path.read_text().splitlines()]
+    assert recorded[0]["data"] == [{"e": "assetIndexUpdate"}]
+    assert len(recorded) == 2
