@@ -127,8 +127,6 @@ class Runner:
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
-                # A replay never queries the exchange: its state is in the file.
-                self.book.seeded = False
             else:
                 import aiohttp
 

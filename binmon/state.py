@@ -81,19 +81,30 @@ class ContractBook:
 
     def __init__(self) -> None:
         self.contracts: dict[str, Contract] = {}
-        self.seeded = False
+        # Markets a snapshot covered: only there does an unknown symbol mean
+        # a listing (the USD-M snapshot says nothing about COIN-M symbols).
+        self.seeded_markets: set[str] = set()
 
-    def seed(self, snapshot: Iterable[Contract]) -> None:
+    @property
+    def seeded(self) -> bool:
+        return bool(self.seeded_markets)
+
+    def seed(self, snapshot: Iterable[Contract], markets: Iterable[str] = ("UM",)) -> None:
         """Merge a REST snapshot; state already learnt from events is newer and wins."""
+        covered = set(markets)
         for contract in snapshot:
             self.contracts.setdefault(contract.symbol, contract)
-        self.seeded = True
+            if contract.market:
+                covered.add(contract.market)
+        self.seeded_markets |= covered
 
     def apply(self, event: ContractInfo) -> list[Change]:
         known = self.contracts.get(event.symbol)
         if known is None:
             known = self.contracts[event.symbol] = Contract(event.symbol)
-            changes = [Change("listed", None, event.status)] if self.seeded else []
+            # Events without `st` predate COIN-M on this stream: USD-M.
+            listed = (event.market or "UM") in self.seeded_markets
+            changes = [Change("listed", None, event.status)] if listed else []
             self._update(known, event)
         else:
             changes = self._diff(known, event)
@@ -144,7 +155,8 @@ def contracts_from_exchange_info(info: dict[str, Any], market: str | None = "UM"
                 status=s.get("status"),
                 delivery_time=s.get("deliveryDate"),
                 onboard_time=s.get("onboardDate"),
-                market=market,
+                # COIN-M contracts are quoted in USD; USD-M ones never are.
+                market=market if market is None or s.get("quoteAsset") != "USD" else "CM",
             )
         )
     return seeds

@@ -173,3 +173,25 @@ def test_real_snapshot_transitions(shared_data: Path) -> None:
     assert Change("contract_type", "NEXT_QUARTER", "CURRENT_QUARTER") in changes["BTCUSDT_260327"]
     # Replaying the same snapshot again is a duplicate: nothing changes.
     assert all(book.apply(e) == [] for e in _events_from_snapshot(after))
+
+
+def test_a_usd_m_snapshot_says_nothing_about_coin_m_symbols() -> None:
+    book = ContractBook()
+    book.seed([Contract("BTCUSDT", status="TRADING", market="UM")])
+    assert book.apply(event("BTCUSD_PERP", market="CM")) == []
+    assert book.apply(event("NEWUSDT", market="UM")) == [Change("listed", None, "TRADING")]
+    assert book.apply(event("OLDUSDT")) == [Change("listed", None, "TRADING")]
+
+
+def test_coin_m_symbols_in_a_snapshot_are_labelled_cm() -> None:
+    info = {
+        "symbols": [
+            {"symbol": "BTCUSD_PERP", "quoteAsset": "USD", "status": "TRADING"},
+            {"symbol": "BTCUSDT", "quoteAsset": "USDT", "status": "TRADING"},
+        ]
+    }
+    markets = {c.symbol: c.market for c in contracts_from_exchange_info(info)}
+    assert markets == {"BTCUSD_PERP": "CM", "BTCUSDT": "UM"}
+    book = ContractBook()
+    book.seed(contracts_from_exchange_info(info))
+    assert book.apply(event("ETHUSD_PERP", market="CM")) == [Change("listed", None, "TRADING")]
