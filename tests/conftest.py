@@ -4,8 +4,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.exchange import FakeExchange
+
+# Property tests are deterministic: the same examples on every run and machine.
+settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
+settings.load_profile("binmon")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
