@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Protocol
 
 import aiohttp
 import yarl
@@ -33,6 +34,16 @@ from binmon.rest import fatal_http_status
 from binmon.status import StreamStatus
 
 OnMessage = Callable[[bytes | str], None]
+
+
+class Backpressure(Protocol):
+    """The consumer's say in how fast we read (see :mod:`binmon.output`)."""
+
+    @property
+    def backlogged(self) -> bool: ...
+
+    async def drained(self) -> None: ...
+
 
 _ENDINGS = frozenset(
     {
@@ -88,6 +99,9 @@ class _Leg:
         self.got_data = False
         self.retired = False
         self.stale = False
+        # Reading is paused because our own output is not being consumed:
+        # the silence that follows is ours, not the server's.
+        self.paused = False
 
 
 class Connection:
@@ -104,6 +118,7 @@ class Connection:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         fallback_url: str | None = None,
+        backpressure: Backpressure | None = None,
     ) -> None:
         self.url = _ws_url(url)
         # Tried in turn with `url` when a periodic stream stays silent from
@@ -118,6 +133,7 @@ class Connection:
         self.settings = settings or ConnectionSettings()
         self.backoff = backoff or Backoff()
         self.clock = clock
+        self.backpressure = backpressure
 
     # -- public -----------------------------------------------------------
 
@@ -195,7 +211,10 @@ class Connection:
         on_message = self.on_message
         status = self.status
         clock = self.clock
+        backpressure = self.backpressure
         while True:
+            if backpressure is not None and backpressure.backlogged:
+                await self._pause(leg, backpressure)
             msg = await ws.receive()
             kind = msg.type
             if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
@@ -212,6 +231,20 @@ class Connection:
                 if kind is aiohttp.WSMsgType.ERROR:
                     return f"connection error: {_describe(msg.data)}"
                 return f"closed by server (code {ws.close_code})"
+
+    async def _pause(self, leg: _Leg, backpressure: Backpressure) -> None:
+        started = self.clock()
+        self.diag.warn(
+            f"{self.status.name}: output is not being read; reading paused until it drains",
+            key="output-blocked",
+        )
+        leg.paused = True
+        try:
+            await backpressure.drained()
+        finally:
+            leg.paused = False
+            leg.last_message_at = self.clock()
+        self.diag.debug(f"{self.status.name}: output drained after {self.clock() - started:.1f}s")
 
     async def _serve(self, leg: _Leg) -> str:
         """Serve ``leg`` (and its replacements after rotations) until one drops."""
@@ -236,7 +269,11 @@ class Connection:
                     return reason
                 if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
                     self.backoff.reset()
-                if self.periodic and now - leg.last_message_at > self.settings.stale_after:
+                if (
+                    self.periodic
+                    and not leg.paused
+                    and now - leg.last_message_at > self.settings.stale_after
+                ):
                     self.status.state = "stale"
                     leg.stale = True
                     if not leg.got_data and self.fallback_url is not None:

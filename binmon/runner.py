@@ -20,6 +20,7 @@ from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
 from binmon.filters import Filters
+from binmon.output import DEFAULT_LIMIT, Output
 from binmon.protocol import (
     ASSET_INDEX_ALL,
     CONTRACT_INFO,
@@ -59,6 +60,8 @@ class RunConfig:
     backoff: Callable[[], Backoff] = Backoff
     demo: bool = False
     seed_wait: float = 5.0
+    # Bytes of JSON lines held for a reader that has paused (binmon.output).
+    output_limit: int = DEFAULT_LIMIT
     # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
     sort: str | None = None
     contract_sort: str | None = None
@@ -88,6 +91,7 @@ class Runner:
         self.statuses = {kind: StreamStatus(kind) for kind in config.kinds}
         self.stop = asyncio.Event()
         self.view: LiveSink | None = None
+        self.output: Output | None = None
         self.recorder = Recorder(config.record_path) if config.record_path else None
         self.sink = self._make_sink()
         self.feed = Feed(
@@ -106,7 +110,8 @@ class Runner:
         if self.recorder is not None:
             return NullSink()
         if self.config.json or self.config.raw:
-            return JsonLinesSink(self.env.stdout, raw=self.config.raw)
+            self.output = Output(self.env.stdout, limit=self.config.output_limit)
+            return JsonLinesSink(self.output, raw=self.config.raw)
         from binmon.view import make_live_view  # rich is only paid for here
 
         self.view = make_live_view(self)
@@ -142,6 +147,10 @@ class Runner:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
             if self.view is not None:
                 essential.append(asyncio.create_task(self.view.run(self.stop)))
+            if self.output is not None and self.output.threaded:
+                # The reader went away: end now, not at the next event (which
+                # may be hours away on a quiet stream).
+                essential.append(asyncio.create_task(self._output_failed(self.output)))
             await self._wait(essential, auxiliary)
         finally:
             for task in (*essential, *auxiliary):
@@ -153,6 +162,10 @@ class Runner:
                 await session.close()
             self._close_outputs()
 
+    @staticmethod
+    async def _output_failed(output: Output) -> None:
+        raise await output.failure()
+
     def _terminated(self) -> None:
         self.diag.info("terminated (SIGTERM); closing outputs")
         self.stop.set()
@@ -163,6 +176,8 @@ class Runner:
             self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         with contextlib.suppress(BrokenPipeError, ValueError):
             self.sink.close()
+            if self.output is not None:
+                self.output.close()
         if self.feed.malformed:
             self.diag.info(f"skipped {self.feed.malformed} malformed frame(s) in all")
 
@@ -208,6 +223,7 @@ class Runner:
                 settings=config.settings,
                 backoff=config.backoff(),
                 fallback_url=legacy if config.endpoints.legacy_fallback else None,
+                backpressure=self.output,
             )
             tasks.append(asyncio.create_task(connection.run()))
         return tasks
@@ -280,12 +296,15 @@ class Runner:
         batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
         if batched is not None:
             batched.batch()
+        output = self.output
         for n, line in enumerate(read_lines(path, self.diag.info)):
             if self.feed.done:
                 break
             if n % 256 == 0:
                 if batched is not None:
                     batched.flush()
+                if output is not None and output.backlogged:
+                    await output.drained()  # a file is read no faster than it is consumed
                 await asyncio.sleep(0)  # let the view and signals breathe
             if fast is not None and fast(line, statuses[ASSETS]):
                 statuses[ASSETS].message(loop.time())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from binmon.jsonl import encode_assets, encode_contract, safe_json
 from binmon.protocol import AssetIndex, ContractInfo
@@ -17,10 +17,18 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class Writable(Protocol):
+    """A binary stream, or :class:`binmon.output.Output` in front of one."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 class JsonLinesSink:
     """JSON lines on a binary stream, flushed once per received frame."""
 
-    def __init__(self, out: BinaryIO, raw: bool = False) -> None:
+    def __init__(self, out: Writable, raw: bool = False) -> None:
         self.out = out
         self.raw = raw
         self._flush = out.flush
