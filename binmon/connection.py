@@ -81,6 +81,9 @@ class ConnectionSettings:
     max_age: float = 23 * 3600.0
     heartbeat: float = 30.0
     connect_timeout: float = 10.0
+    # Largest frame accepted. Real frames stay under 20 KB; a bigger one is a
+    # broken or hostile server, and reading it whole would cost memory.
+    max_frame: int = 1 << 20
     # How long a fresh replacement of an event-driven stream must stay open
     # before it takes over: it cannot prove itself with data.
     takeover_grace: float = 1.0
@@ -172,7 +175,7 @@ class Connection:
                 proxy_auth=proxy_auth,
                 heartbeat=self.settings.heartbeat,
                 autoping=True,
-                max_msg_size=0,
+                max_msg_size=self.settings.max_frame,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 compress=0,
             )
@@ -180,7 +183,7 @@ class Connection:
             fatal = fatal_http_status(exc.status, f"WebSocket upgrade to {self.url}")
             if fatal:
                 raise fatal from None
-            raise ConnectionError(f"upgrade refused: HTTP {exc.status}") from None
+            raise Refused(exc.status, _retry_after(exc.headers)) from None
         except aiohttp.InvalidURL as exc:
             raise FatalConnectionError(f"invalid URL {self.url}: {exc}") from None
         return _Leg(ws, self.clock())
@@ -195,6 +198,10 @@ class Connection:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
                 delay = self.backoff.next_delay()
+                if isinstance(exc, Refused) and exc.retry_after is not None:
+                    # Rate limited or banned (429/418): reconnecting sooner
+                    # only prolongs an IP ban.
+                    delay = max(delay, exc.retry_after)
                 self._set_state("reconnecting", _describe(exc), delay)
                 await asyncio.sleep(delay)
                 continue
@@ -227,10 +234,27 @@ class Connection:
                 on_message(msg.data)
             elif kind in _ENDINGS:
                 if leg.stale:
+                    if not leg.got_data:
+                        return "connected, but no data ever arrived (wrong path?)"
                     return f"no data for {self.settings.stale_after:g}s"
                 if kind is aiohttp.WSMsgType.ERROR:
-                    return f"connection error: {_describe(msg.data)}"
-                return f"closed by server (code {ws.close_code})"
+                    return self._error_reason(msg.data)
+                return _close_reason(ws.close_code, msg.extra if kind is _CLOSE else None)
+
+    def _error_reason(self, error: object) -> str:
+        if isinstance(error, aiohttp.WebSocketError) and error.code == _TOO_BIG:
+            # The frame is lost; say so as loudly as any other skipped frame.
+            self.status.malformed += 1
+            limit = self.settings.max_frame
+            self.diag.warn(
+                f"{self.status.name}: skipped a frame larger than the {_size(limit)} limit "
+                "(the connection cannot be resumed after it)",
+                key=f"too-big-{self.status.name}",
+            )
+            return f"frame larger than the {_size(limit)} limit"
+        if isinstance(error, aiohttp.ServerTimeoutError):
+            return f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
+        return f"connection error: {_describe(error)}"
 
     async def _pause(self, leg: _Leg, backpressure: Backpressure) -> None:
         started = self.clock()
@@ -276,6 +300,8 @@ class Connection:
                 ):
                     self.status.state = "stale"
                     leg.stale = True
+                    if not leg.got_data:
+                        self._silent_from_the_start()
                     if not leg.got_data and self.fallback_url is not None:
                         self.url, self.fallback_url = self.fallback_url, self.url
                         self.diag.info(
@@ -322,12 +348,30 @@ class Connection:
                         self._promoted(leg)
         finally:
             for task in (reader, spare_reader, rotation_task):
-                if task is not None and not task.done():
+                if task is None:
+                    continue
+                if not task.done():
                     task.cancel()
+                elif not task.cancelled():
+                    # Seen here, so never reported as "never retrieved": the
+                    # cause (a consumer error) reaches the runner by its own path.
+                    task.exception()
             for candidate in (leg, spare):
                 if candidate is not None and not candidate.ws.closed:
                     with contextlib.suppress(Exception):
                         await candidate.ws.close()
+
+    def _silent_from_the_start(self) -> None:
+        # The exchange's trap: an unrouted or retired path accepts the
+        # connection (and acknowledges SUBSCRIBE) and then sends nothing.
+        self.status.silent_connects += 1
+        self.diag.warn(
+            f"{self.status.name}: the server accepted the connection but sent no data in "
+            f"{self.settings.stale_after:g}s ({self.status.silent_connects} time(s)); Binance "
+            f"does this on wrong or retired paths (streams live under /market since "
+            f"2026-04-23): check --ws-url / BINMON_WS_URL ({self.url.origin()})",
+            key=f"silent-ack-{self.status.name}",
+        )
 
     def _promoted(self, leg: _Leg) -> None:
         self.status.connected_since = leg.opened_at
@@ -346,6 +390,69 @@ def _ws_url(url: str) -> yarl.URL:
     return parsed
 
 
+class Refused(ConnectionError):
+    """The WebSocket upgrade got an HTTP error that is worth retrying."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        hint = {
+            404: " (wrong path?)",
+            418: " (IP banned)",
+            429: " (rate limited)",
+            503: " (unavailable)",
+        }.get(status, "")
+        wait = "" if retry_after is None else f", Retry-After {retry_after:g}s"
+        super().__init__(f"upgrade refused: HTTP {status}{hint}{wait}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+_CLOSE = aiohttp.WSMsgType.CLOSE
+_TOO_BIG = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+_CLOSE_MEANINGS = {
+    1000: "normal closure",
+    1001: "going away",
+    1006: "abnormal closure",
+    1008: "policy violation",
+    1009: "message too big",
+    1011: "server error",
+    1012: "service restart",
+    1013: "try again later",
+}
+
+
+def _close_reason(code: int | None, message: object) -> str:
+    if code is None or code == 1006:
+        return "connection lost (no close frame)"
+    text = f"closed by server (code {code}"
+    meaning = _CLOSE_MEANINGS.get(code)
+    if meaning:
+        text += f", {meaning}"
+    if message:
+        # The server's words: shown, never interpreted.
+        text += f": {printable(message, 80)}"
+    return text + ")"
+
+
+def _retry_after(headers: object) -> float | None:
+    value = getattr(headers, "get", lambda _key: None)("Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return None if seconds is None or seconds < 0 else min(seconds, 3600.0)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
+
+
 def _describe(exc: object) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        reason = exc.os_error.strerror or exc.os_error
+        return printable(f"cannot resolve host {exc.host} (DNS: {reason})", limit=160)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # aiohttp's own wording says "ssl:default" even for ws:// URLs.
+        reason = exc.os_error.strerror or exc.os_error
+        return printable(f"cannot connect to {exc.host}:{exc.port} ({reason})", limit=160)
     text = str(exc) or type(exc).__name__
     return printable(text, limit=160)

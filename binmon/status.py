@@ -25,6 +25,8 @@ class StreamStatus:
     messages: int = 0
     reconnects: int = 0
     malformed: int = 0
+    # Connections accepted that never delivered anything (periodic streams).
+    silent_connects: int = 0
     rotation_at: float | None = None
     # Messages per second, an exponentially weighted moving average.
     rate: float = 0.0

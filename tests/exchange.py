@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,6 +78,11 @@ class FakeExchange:
     def __init__(self) -> None:
         self.script: Script | None = None
         self.upgrade_status: int | None = None
+        self.upgrade_headers: dict[str, str] = {}
+        # False: pings from the client reach the script unanswered.
+        self.autoping = True
+        self.upgrade_times: list[float] = []
+        self.exchange_info_requests = 0
         self.exchange_info: dict[str, Any] = {"symbols": []}
         self.asset_index: list[dict[str, Any]] = []
         # Answers exchangeInfo gives first, one each, before the real one.
@@ -92,9 +98,12 @@ class FakeExchange:
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         self.paths.append(request.path_qs)
+        self.upgrade_times.append(time.monotonic())
         if self.upgrade_status is not None:
-            return web.Response(status=self.upgrade_status, text="refused")
-        ws = web.WebSocketResponse(autoping=True)
+            return web.Response(
+                status=self.upgrade_status, text="refused", headers=self.upgrade_headers
+            )
+        ws = web.WebSocketResponse(autoping=self.autoping)
         await ws.prepare(request)
         self.connections += 1
         self.open_sockets += 1
@@ -108,6 +117,7 @@ class FakeExchange:
         return ws
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        self.exchange_info_requests += 1
         if self.rest_failures:
             status, headers = self.rest_failures.pop(0)
             return web.json_response(

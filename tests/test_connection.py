@@ -1,140 +1,25 @@
-"""The connection against a real local server: drops, silence, rotation, refusals."""
+"""The connection against a real local server: quiet streams, rotation, URLs, proxies.
+
+The failures (drops, close codes, silence, refusals, bad frames) are in
+test_faults.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from binmon.connection import Backoff, Connection, ConnectionSettings
+from binmon.connection import Backoff, Connection
 from binmon.diag import Diagnostics
 from binmon.errors import FatalConnectionError
-from binmon.feed import Feed
-from binmon.protocol import AssetIndex, ContractInfo, combined_url
-from binmon.state import Change
+from binmon.protocol import combined_url
 from binmon.status import StreamStatus
 from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[AssetIndex] = []
-        self.contracts: list[ContractInfo] = []
-
-    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
-        self.events.extend(events)
-
-    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
-        self.contracts.append(event)
-
-    def close(self) -> None:
-        pass
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
-@dataclass
-class Harness:
-    sink: Sink
-    status: StreamStatus
-    stderr: io.StringIO
-    task: asyncio.Task[None]
-
-
-@contextlib.asynccontextmanager
-async def streaming(
-    url: str, *, periodic: bool = True, fallback_url: str | None = None, **settings: float
-) -> AsyncIterator[Harness]:
-    sink = Sink()
-    stderr = io.StringIO()
-    diag = Diagnostics(stderr)
-    status = StreamStatus("asset index" if periodic else "contract info")
-    feed = Feed(sink, diag)
-    async with aiohttp.ClientSession() as session:
-        connection = Connection(
-            url,
-            session,
-            lambda data: feed.message(data, status),
-            status,
-            diag,
-            periodic=periodic,
-            settings=ConnectionSettings(**settings),
-            backoff=Backoff(base=0.02, cap=0.1),
-            fallback_url=fallback_url,
-        )
-        task = asyncio.create_task(connection.run())
-        try:
-            yield Harness(sink, status, stderr, task)
-        finally:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-
-
-def url(exchange: FakeExchange, *streams: str) -> str:
-    return combined_url(exchange.ws_url, list(streams or ["!assetIndex@arr"]))
-
-
-def times(sink: Sink) -> list[int]:
-    return [e.event_time for e in sink.events if e.symbol == "ADAUSD"]
-
-
-async def test_reconnects_after_a_mid_stream_drop(exchange: FakeExchange) -> None:
-    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
-        for k in range(3):
-            await ws.send_str(asset_frame(n * 100 + k))
-        if n == 1:
-            # An abrupt drop: the transport goes away without a close frame.
-            request.transport.close()  # type: ignore[union-attr]
-            return
-        await hold(ws)
-
-    exchange.script = script
-    async with streaming(url(exchange)) as h:
-        await wait_until(lambda: len(times(h.sink)) == 6)
-        assert times(h.sink) == [100, 101, 102, 200, 201, 202]
-        assert h.status.reconnects == 1
-        await wait_until(lambda: h.status.state == "connected")
-    log = h.stderr.getvalue()
-    assert "reconnecting in" in log
-    assert log.count("connected to") == 2
-
-
-async def test_close_frame_is_retried(exchange: FakeExchange) -> None:
-    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
-        await ws.send_str(asset_frame(n))
-        if n < 3:
-            await ws.close(code=1011, message=b"going away")
-            return
-        await hold(ws)
-
-    exchange.script = script
-    async with streaming(url(exchange)) as h:
-        await wait_until(lambda: times(h.sink) == [1, 2, 3])
-        assert h.status.reconnects == 2
-    assert "closed by server (code 1011)" in h.stderr.getvalue()
-
-
-async def test_silent_periodic_stream_is_recycled(exchange: FakeExchange) -> None:
-    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
-        await ws.send_str(asset_frame(n))
-        await hold(ws)  # then silence, with the socket open (the 2026 trap)
-
-    exchange.script = script
-    async with streaming(url(exchange), stale_after=0.3) as h:
-        await wait_until(lambda: times(h.sink) == [1, 2, 3])
-        assert h.status.reconnects >= 2
-    assert "no data for 0.3s" in h.stderr.getvalue()
+from tests.streaming import streaming, times, url, wait_until
 
 
 async def test_silent_event_driven_stream_is_left_alone(exchange: FakeExchange) -> None:
@@ -188,36 +73,6 @@ async def test_rotation_overlaps_and_loses_or_repeats_nothing(exchange: FakeExch
     ticker[0].cancel()
 
 
-@pytest.mark.parametrize("status", [451, 401, 403])
-async def test_refusals_that_are_fatal(exchange: FakeExchange, status: int) -> None:
-    exchange.upgrade_status = status
-    async with streaming(url(exchange)) as h:
-        with pytest.raises(FatalConnectionError, match=f"HTTP {status}"):
-            await asyncio.wait_for(h.task, 10)
-
-
-async def test_other_refusals_are_retried(exchange: FakeExchange) -> None:
-    exchange.upgrade_status = 503
-
-    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
-        await ws.send_str(asset_frame(7))
-        await hold(ws)
-
-    exchange.script = script
-    async with streaming(url(exchange)) as h:
-        await wait_until(lambda: h.status.reconnects >= 2)
-        exchange.upgrade_status = None
-        await wait_until(lambda: times(h.sink) == [7])
-    assert "HTTP 503" in h.stderr.getvalue()
-
-
-async def test_unreachable_host_is_retried_not_fatal() -> None:
-    async with streaming("ws://127.0.0.1:9/market/stream?streams=x") as h:
-        await wait_until(lambda: h.status.reconnects >= 2)
-        assert not h.task.done()
-        assert h.status.state in ("reconnecting", "connecting")
-
-
 @pytest.mark.parametrize("bad", ["not a url", "http://example.com/x", "ws://"])
 def test_invalid_urls_are_fatal(bad: str) -> None:
     status = StreamStatus("x")
@@ -235,27 +90,6 @@ def test_backoff_grows_is_capped_and_resets() -> None:
     assert delays[3] > delays[0]
     backoff.reset()
     assert backoff.next_delay() <= 1
-
-
-async def test_garbage_is_skipped_and_every_valid_event_arrives_in_order(
-    exchange: FakeExchange,
-) -> None:
-    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
-        for k in range(50):
-            await ws.send_str(asset_frame(k))
-            if k % 7 == 0:
-                await ws.send_str(["{nope", '{"stream":"x","data":[1,2]}', "[]"][k % 3])
-        await hold(ws)
-
-    exchange.script = script
-    async with streaming(url(exchange)) as h:
-        await wait_until(lambda: len(times(h.sink)) == 50)
-        assert times(h.sink) == list(range(50))
-        # Eight bad frames; the three `[1,2]` ones hold two bad elements each.
-        assert h.status.malformed == 11
-    log = h.stderr.getvalue()
-    # Rate-limited: one warning line, not eight.
-    assert log.count("skipped a malformed frame") == 1
 
 
 async def test_testnet_falls_back_to_the_legacy_path_on_silence(exchange: FakeExchange) -> None:
