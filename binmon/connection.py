@@ -29,6 +29,7 @@ import yarl
 
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
+from binmon.protocol import first_event_time
 from binmon.proxy import env_proxy
 from binmon.rest import fatal_http_status
 from binmon.status import StreamStatus
@@ -105,6 +106,10 @@ class _Leg:
         # Reading is paused because our own output is not being consumed:
         # the silence that follows is ours, not the server's.
         self.paused = False
+        # A replacement holds its messages here until it takes over, and
+        # notes the event time it starts at (see Connection._handover_due).
+        self.backlog: list[bytes | str] | None = None
+        self.first_event_ms: int | None = None
 
 
 class Connection:
@@ -230,6 +235,11 @@ class Connection:
                 leg.got_data = True
                 if leg.retired:
                     continue
+                if leg.backlog is not None:
+                    if leg.first_event_ms is None:
+                        leg.first_event_ms = first_event_time(msg.data)
+                    leg.backlog.append(msg.data)
+                    continue
                 status.message(now)
                 on_message(msg.data)
             elif kind in _ENDINGS:
@@ -286,7 +296,7 @@ class Connection:
                     if spare is not None and spare_reader is not None and not spare_reader.done():
                         # The old leg died while its replacement was already up.
                         leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                        self._promoted(leg)
+                        self._promote(leg)
                         continue
                     if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
                         self.backoff.reset()
@@ -309,7 +319,7 @@ class Connection:
                         )
                     await leg.ws.close()
                     continue
-                # Rotation: open the replacement first, swap once it delivers.
+                # Rotation: open the replacement first, swap once it has caught up.
                 rotate_at = self.status.rotation_at or leg.opened_at + self.settings.max_age
                 if spare is None and rotation_task is None and now >= rotate_at:
                     self.diag.info(f"{self.status.name}: rotating the connection (age limit)")
@@ -318,6 +328,7 @@ class Connection:
                     exc = rotation_task.exception()
                     if exc is None:
                         spare = rotation_task.result()
+                        spare.backlog = []
                         spare_reader = asyncio.create_task(self._read(spare))
                     else:
                         if isinstance(exc, FatalConnectionError):
@@ -336,16 +347,14 @@ class Connection:
                             raise spare_reader.exception()  # type: ignore[misc]
                         spare, spare_reader = None, None
                         self.status.rotation_at = now + self.backoff.next_delay()
-                    elif spare.got_data or (
-                        not self.periodic and now - spare.opened_at >= self.settings.takeover_grace
-                    ):
+                    elif self._handover_due(spare, now):
                         leg.retired = True
                         old_reader = reader
                         await leg.ws.close()
                         with contextlib.suppress(Exception):
                             await old_reader
                         leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                        self._promoted(leg)
+                        self._promote(leg)
         finally:
             for task in (reader, spare_reader, rotation_task):
                 if task is None:
@@ -373,7 +382,31 @@ class Connection:
             key=f"silent-ack-{self.status.name}",
         )
 
-    def _promoted(self, leg: _Leg) -> None:
+    def _handover_due(self, spare: _Leg, now: float) -> bool:
+        """May the replacement take over without a gap?
+
+        It holds everything published since it subscribed, from its first
+        event on; the old connection must first deliver up to that event,
+        or whatever it still had in flight would be lost with it.
+        """
+        if not self.periodic:
+            # An event-driven stream cannot prove itself with data.
+            return now - spare.opened_at >= self.settings.takeover_grace
+        if not spare.got_data:
+            return False
+        first, delivered = spare.first_event_ms, self.status.last_event_time_ms
+        if first is not None and delivered is not None and delivered >= first:
+            return True
+        # An old connection that does not catch up is stuck: do not wait on it forever.
+        return now - spare.opened_at >= self.settings.stale_after
+
+    def _promote(self, leg: _Leg) -> None:
+        backlog, leg.backlog = leg.backlog, None
+        now = self.clock()
+        for data in backlog or ():
+            # Repeats of what the old connection delivered are dropped downstream.
+            self.status.message(now)
+            self.on_message(data)
         self.status.connected_since = leg.opened_at
         self.status.rotation_at = leg.opened_at + self.settings.max_age
         self.diag.info(f"{self.status.name}: switched to the new connection")

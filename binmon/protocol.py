@@ -415,3 +415,25 @@ def split_envelope(message: bytes | str) -> tuple[str, bytes] | None:
     except msgspec.DecodeError:
         return None
     return env.stream, bytes(env.data)
+
+
+class _Timed(Struct, gc=False):
+    E: int
+
+
+class _TimedEnvelope(Struct, gc=False):
+    data: list[_Timed] | _Timed
+
+
+_TIMED = msgspec.json.Decoder(_TimedEnvelope)
+
+
+def first_event_time(message: bytes | str) -> int | None:
+    """``E`` of the first event of a combined message, or None; nothing else is decoded."""
+    try:
+        data = _TIMED.decode(message).data
+    except ValueError:  # msgspec.DecodeError / ValidationError, bad UTF-8
+        return None
+    if isinstance(data, list):
+        return data[0].E if data else None
+    return data.E

@@ -73,6 +73,45 @@ async def test_rotation_overlaps_and_loses_or_repeats_nothing(exchange: FakeExch
     ticker[0].cancel()
 
 
+async def test_rotation_waits_for_a_lagging_old_connection(exchange: FakeExchange) -> None:
+    # The old connection delivers each frame 0.3 s late; the replacement is
+    # current at once. Swapping on the replacement's first frame would drop
+    # what the old one still had in flight.
+    published: list[tuple[float, str]] = []
+    ticker: list[asyncio.Task[None]] = []
+
+    async def produce() -> None:
+        loop = asyncio.get_running_loop()
+        for k in range(10_000):
+            published.append((loop.time(), asset_frame(k)))
+            await asyncio.sleep(0.01)
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if not ticker:
+            ticker.append(asyncio.create_task(produce()))
+        lag = 0.3 if n == 1 else 0.0
+        position = len(published)
+        reader = asyncio.create_task(hold(ws))
+        loop = asyncio.get_running_loop()
+        while not ws.closed:
+            while position < len(published) and published[position][0] + lag <= loop.time():
+                with contextlib.suppress(ConnectionResetError):
+                    await ws.send_str(published[position][1])
+                position += 1
+            await asyncio.sleep(0.005)
+        reader.cancel()
+
+    exchange.script = script
+    async with streaming(url(exchange), max_age=0.6, stale_after=5) as h:
+        await wait_until(lambda: "switched to the new connection" in h.stderr.getvalue())
+        switched_at = len(times(h.sink))
+        await wait_until(lambda: len(times(h.sink)) > switched_at + 20)
+        seen = times(h.sink)
+        assert seen == list(range(seen[0], seen[0] + len(seen))), "gap or duplicate"
+        assert h.status.reconnects == 0
+    ticker[0].cancel()
+
+
 @pytest.mark.parametrize("bad", ["not a url", "http://example.com/x", "ws://"])
 def test_invalid_urls_are_fatal(bad: str) -> None:
     status = StreamStatus("x")
