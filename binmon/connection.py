@@ -106,6 +106,7 @@ class _Leg:
         # Reading is paused because our own output is not being consumed:
         # the silence that follows is ours, not the server's.
         self.paused = False
+        self.resumed_at: float | None = None
         # A replacement holds its messages here until it takes over, and
         # notes the event time it starts at (see Connection._handover_due).
         self.backlog: list[bytes | str] | None = None
@@ -248,10 +249,13 @@ class Connection:
                         return "connected, but no data ever arrived (wrong path?)"
                     return f"no data for {self.settings.stale_after:g}s"
                 if kind is aiohttp.WSMsgType.ERROR:
-                    return self._error_reason(msg.data)
+                    return self._error_reason(msg.data, leg)
+                if ws.exception() is not None:
+                    # Failed while we were not waiting (reading paused).
+                    return self._error_reason(ws.exception(), leg)
                 return _close_reason(ws.close_code, msg.extra if kind is _CLOSE else None)
 
-    def _error_reason(self, error: object) -> str:
+    def _error_reason(self, error: object, leg: _Leg) -> str:
         if isinstance(error, aiohttp.WebSocketError) and error.code == _TOO_BIG:
             # The frame is lost; say so as loudly as any other skipped frame.
             self.status.malformed += 1
@@ -263,7 +267,13 @@ class Connection:
             )
             return f"frame larger than the {_size(limit)} limit"
         if isinstance(error, aiohttp.ServerTimeoutError):
-            return f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
+            reason = f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
+            if leg.resumed_at is not None and (
+                self.clock() - leg.resumed_at < 2 * self.settings.heartbeat
+            ):
+                # The pong was there, unread: our reader held us up that long.
+                reason += " (reading was paused: the output was not being read)"
+            return reason
         return f"connection error: {_describe(error)}"
 
     async def _pause(self, leg: _Leg, backpressure: Backpressure) -> None:
@@ -277,7 +287,7 @@ class Connection:
             await backpressure.drained()
         finally:
             leg.paused = False
-            leg.last_message_at = self.clock()
+            leg.last_message_at = leg.resumed_at = self.clock()
         self.diag.debug(f"{self.status.name}: output drained after {self.clock() - started:.1f}s")
 
     async def _serve(self, leg: _Leg) -> str:

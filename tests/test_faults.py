@@ -187,6 +187,50 @@ async def test_the_exchange_pings_are_answered_while_our_reader_is_paused(
     assert got == [(k, s) for k in range(300) for s in TWENTY]
 
 
+async def test_a_reader_paused_past_the_heartbeat_is_named_as_the_cause(
+    exchange: FakeExchange,
+) -> None:
+    """The one loss a blocked reader can cause: binmon says whose fault it was.
+
+    With the buffer full, reading pauses; the pong to our heartbeat ping then
+    waits unread behind the data, and the heartbeat gives the server up.
+    """
+    frames = [asset_frame(k, TWENTY) for k in range(2000)]
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if n == 1:
+            for frame in frames:
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(frame)
+        await hold(ws)
+
+    exchange.script = script
+    r, w = os.pipe()
+    stream = os.fdopen(w, "wb", closefd=False)
+    output = Output(stream, limit=100_000)
+    try:
+        async with streaming(
+            url(exchange), sink=JsonLinesSink(output), backpressure=output, heartbeat=0.2
+        ) as h:
+            await wait_until(lambda: output.backlogged)
+            # The heartbeat gives up (the server sees us go); then the reader comes back.
+            await wait_until(lambda: exchange.open_sockets == 0)
+            reader = threading.Thread(target=_read_all, args=(r,), daemon=True)
+            reader.start()
+            await wait_until(lambda: h.status.reconnects == 1)
+        output.close()
+        os.close(w)
+        reader.join(30)
+    finally:
+        stream.close()
+        os.close(r)
+    log = h.stderr.getvalue()
+    assert "output is not being read; reading paused until it drains" in log
+    assert (
+        "no pong to our ping within 0.1s (reading was paused: the output was not being read)" in log
+    )
+
+
 # --- bad frames ------------------------------------------------------------------
 
 _GOOD = {**ASSET, "s": "ADAUSD"}
