@@ -250,8 +250,8 @@ class Connection:
                     return f"no data for {self.settings.stale_after:g}s"
                 if kind is aiohttp.WSMsgType.ERROR:
                     return self._error_reason(msg.data, leg)
-                if ws.exception() is not None:
-                    # Failed while we were not waiting (reading paused).
+                if isinstance(ws.exception(), aiohttp.ServerTimeoutError):
+                    # The heartbeat failed while we were not waiting (reading paused).
                     return self._error_reason(ws.exception(), leg)
                 return _close_reason(ws.close_code, msg.extra if kind is _CLOSE else None)
 
