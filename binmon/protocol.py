@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 from msgspec import Struct
@@ -58,6 +58,7 @@ def raw_url(base: str, stream: str) -> str:
 
 _NUMBER_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _SKIP: Final = msgspec.json.Decoder(msgspec.Raw)
+_STRING: Final = msgspec.json.Decoder(str)
 
 
 def number_text(value: object) -> str:
@@ -66,9 +67,9 @@ def number_text(value: object) -> str:
     Raises ``ValueError`` for anything that is not a number.
     """
     if isinstance(value, msgspec.Raw):
-        text = bytes(value).decode()
-        if text.startswith('"'):
-            text = text[1:-1]
+        raw = bytes(value)
+        # A JSON string stands for its value: "\u0031" is "1", as in a decoded field.
+        text = _STRING.decode(raw) if raw.startswith(b'"') else raw.decode()
     elif isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
     elif isinstance(value, str | int):
@@ -246,9 +247,15 @@ Event = AssetIndex | ContractInfo
 # --- frames --------------------------------------------------------------
 
 
+# Array elements are told apart by their tag too: a tagged struct outside a
+# union takes an element without "e", which the element-by-element path
+# (_salvage) rejects, so one element's fate would hang on its neighbours.
+_Payload = list[AssetIndex | _ContractInfoWire] | AssetIndex | _ContractInfoWire
+
+
 class _Envelope(Struct, gc=False):
     stream: str
-    data: list[AssetIndex] | AssetIndex | _ContractInfoWire
+    data: _Payload
 
 
 class _RawEnvelope(Struct, gc=False):
@@ -273,10 +280,14 @@ class ServerError(Struct, frozen=True):
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 _RAW_ENVELOPE: Final = msgspec.json.Decoder(_RawEnvelope)
-_PAYLOAD: Final = msgspec.json.Decoder(list[AssetIndex] | AssetIndex | _ContractInfoWire)
+_PAYLOAD: Final = msgspec.json.Decoder(_Payload)
 _ELEMENT: Final = msgspec.json.Decoder(AssetIndex | _ContractInfoWire)
 _RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
-_ANY: Final = msgspec.json.Decoder()
+# Keys only: the values of an unknown message stay undecoded, so an unknown
+# field's value (a float out of range, say) cannot sink a bare payload.
+_RAW_OBJECT: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_SERVER_ERROR: Final = msgspec.json.Decoder(ServerError)
+_CONTROL_REPLY: Final = msgspec.json.Decoder(ControlReply)
 
 
 @dataclass(slots=True)
@@ -293,11 +304,17 @@ class Frame:
     error: ServerError | None = None
 
 
-def _typed(data: list[AssetIndex] | AssetIndex | _ContractInfoWire) -> list[Event]:
+def _typed(data: _Payload) -> list[Event]:
     if isinstance(data, list):
-        if data and not asset_decimals_valid(data):
-            raise ValueError("asset index value is not a decimal number")
-        return list(data)
+        assets = cast(list[AssetIndex], data)
+        try:
+            if assets and not asset_decimals_valid(assets):
+                raise ValueError("asset index value is not a decimal number")
+        except AttributeError:
+            # A contractInfo element in the array (it has no decimals), which
+            # the hot path does not check for: _salvage takes each on its own.
+            raise ValueError("unexpected element in an array payload") from None
+        return list(assets)
     if isinstance(data, AssetIndex):
         if not asset_decimals_valid([data]):
             raise ValueError("asset index value is not a decimal number")
@@ -317,7 +334,7 @@ def _salvage(stream: str | None, data: bytes, want_raw: bool, why: str) -> Frame
     frame = Frame(stream=stream, raw=[] if want_raw else None, problem=why)
     try:
         elements = _RAW_LIST.decode(data) if data.lstrip()[:1] == b"[" else [msgspec.Raw(data)]
-    except msgspec.DecodeError as exc:
+    except ValueError as exc:  # msgspec.DecodeError, or a string that is not UTF-8
         frame.malformed = 1
         frame.problem = str(exc)
         return frame
@@ -358,7 +375,7 @@ def decode_message(message: bytes | str, *, want_raw: bool = False) -> Frame:
     Never raises: anything unexpected becomes ``Frame.malformed``.
     """
     if isinstance(message, str):
-        message = message.encode()
+        message = _utf8(message)
     try:
         env = _ENVELOPE.decode(message)
     except (msgspec.DecodeError, ValueError):
@@ -373,35 +390,44 @@ def decode_message(message: bytes | str, *, want_raw: bool = False) -> Frame:
     return frame
 
 
+def _utf8(message: str) -> bytes:
+    # A lone surrogate cannot be UTF-8: passed through, it makes the bytes
+    # invalid, and so its element malformed, instead of raising here.
+    return message.encode(errors="surrogatepass")
+
+
 def _decode_other(message: bytes, want_raw: bool) -> Frame:
+    # Every ``except ValueError`` below also catches msgspec.DecodeError and
+    # the UnicodeDecodeError that msgspec raises for a string that is not UTF-8.
     try:
         env = _RAW_ENVELOPE.decode(message)
-    except msgspec.DecodeError:
+    except ValueError:
         pass
     else:
         return _salvage(env.stream, bytes(env.data), want_raw, "unexpected payload")
     try:
-        other = _ANY.decode(message)
-    except msgspec.DecodeError as exc:
+        other = _RAW_OBJECT.decode(message)
+    except msgspec.ValidationError:  # JSON, but not an object
+        return Frame(malformed=1, problem="not a stream message")
+    except ValueError as exc:
         return Frame(malformed=1, problem=str(exc))
-    if isinstance(other, dict):
-        try:
-            if "code" in other and "msg" in other:
-                return Frame(error=msgspec.convert(other, ServerError))
-            if "result" in other and "id" in other:
-                return Frame(control=msgspec.convert(other, ControlReply))
-        except msgspec.ValidationError as exc:
-            return Frame(malformed=1, problem=str(exc))
-        if "e" in other:
-            # A bare payload, as sent on the raw /market/ws/<stream> path.
-            return decode_payload(None, message, want_raw=want_raw)
+    try:
+        if "code" in other and "msg" in other:
+            return Frame(error=_SERVER_ERROR.decode(message))
+        if "result" in other and "id" in other:
+            return Frame(control=_CONTROL_REPLY.decode(message))
+    except ValueError as exc:
+        return Frame(malformed=1, problem=str(exc))
+    if "e" in other:
+        # A bare payload, as sent on the raw /market/ws/<stream> path.
+        return decode_payload(None, message, want_raw=want_raw)
     return Frame(malformed=1, problem="not a stream message")
 
 
 def decode_bare(message: bytes | str, *, want_raw: bool = False) -> Frame:
     """Decode a raw-path message: the payload itself, or a control reply."""
     if isinstance(message, str):
-        message = message.encode()
+        message = _utf8(message)
     stripped = message.lstrip()[:1]
     if stripped == b"[":
         return decode_payload(None, message, want_raw=want_raw)
@@ -412,7 +438,7 @@ def split_envelope(message: bytes | str) -> tuple[str, bytes] | None:
     """``(stream, exact payload bytes)`` of a combined message, or None."""
     try:
         env = _RAW_ENVELOPE.decode(message)
-    except msgspec.DecodeError:
+    except ValueError:  # msgspec.DecodeError, or a stream name that is not UTF-8
         return None
     return env.stream, bytes(env.data)
 

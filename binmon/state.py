@@ -8,7 +8,7 @@ then updated by each event. Numbers are compared by value (``0.03`` equals
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -93,7 +93,10 @@ class ContractBook:
         """Merge a REST snapshot; state already learnt from events is newer and wins."""
         covered = set(markets)
         for contract in snapshot:
-            self.contracts.setdefault(contract.symbol, contract)
+            if contract.symbol not in self.contracts:
+                # A copy: apply() updates contracts in place, and the caller's
+                # snapshot must stay as it was (to seed another book, or a replay).
+                self.contracts[contract.symbol] = replace(contract)
             if contract.market:
                 covered.add(contract.market)
         self.seeded_markets |= covered
