@@ -214,8 +214,11 @@ static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
     Py_ssize_t size;
     if (PyUnicode_Check(arg)) {
         buf = PyUnicode_AsUTF8AndSize(arg, &size);
-        if (buf == NULL)
-            return NULL;
+        if (buf == NULL) {
+            /* Not encodable (a lone surrogate): the Python path judges it. */
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
     }
     else if (PyBytes_Check(arg)) {
         buf = PyBytes_AS_STRING(arg);

@@ -120,5 +120,5 @@ def decode_line(line: bytes) -> RecordedFrame | None:
     """A recording line, or ``None`` for one that is not a recorded frame."""
     try:
         return _LINE.decode(line)
-    except msgspec.DecodeError:
+    except ValueError:  # msgspec.DecodeError, or a string that is not UTF-8
         return None

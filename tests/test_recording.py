@@ -186,3 +186,15 @@ def test_malformed_envelopes_are_recorded_too(exchange: FakeExchange, tmp_path: 
     recorded = [json.loads(line) for line in path.read_text().splitlines()]
     assert recorded[0]["data"] == [{"e": "assetIndexUpdate"}]
     assert len(recorded) == 2
+
+
+def test_a_line_that_is_not_utf8_is_skipped_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = {"recv_time": 1, "stream": "!assetIndex@arr", "data": json.loads(asset_frame(7))["data"]}
+    path.write_bytes(
+        b'{"recv_time":1,"stream":"\xff","data":1}\n' + json.dumps(good).encode() + b"\n"
+    )
+    result = CliRunner().invoke(cli, ["assets", "--from", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["event_time"] for line in result.stdout.splitlines()] == [7, 7]
+    assert "1 line(s) were not recorded frames" in result.stderr

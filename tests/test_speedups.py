@@ -182,3 +182,9 @@ def test_feed_output_is_the_same_with_and_without_the_accelerator() -> None:
     with_c, without = run(True), run(False)
     assert with_c == without
     assert len(with_c.splitlines()) == 50
+
+
+def test_text_that_cannot_be_utf8_is_left_to_the_python_path() -> None:
+    frame = asset_frame(1).replace("ADAUSD", "\ud800USD")
+    assert fast(frame) is None
+    assert decode_message(frame).malformed == 1
