@@ -291,7 +291,12 @@ class Connection:
         self.diag.debug(f"{self.status.name}: output drained after {self.clock() - started:.1f}s")
 
     async def _serve(self, leg: _Leg) -> str:
-        """Serve ``leg`` (and its replacements after rotations) until one drops."""
+        """Serve ``leg`` (and its replacements after rotations) until one drops.
+
+        A replacement (``spare``) holds what it receives until it takes over;
+        whatever happens to either connection, what it holds is delivered
+        (repeats are dropped downstream), never discarded.
+        """
         reader = asyncio.create_task(self._read(leg))
         spare: _Leg | None = None
         spare_reader: asyncio.Task[str] | None = None
@@ -299,17 +304,39 @@ class Connection:
         tick = max(0.05, min(1.0, self.settings.stale_after / 4, self.settings.max_age / 4))
         try:
             while True:
-                await asyncio.wait({reader}, timeout=tick)
+                waiting = {t for t in (reader, spare_reader, rotation_task) if t is not None}
+                await asyncio.wait(waiting, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 now = self.clock()
+                if rotation_task is not None and rotation_task.done():
+                    spare = self._adopt(rotation_task, now)
+                    spare_reader = None if spare is None else asyncio.create_task(self._read(spare))
+                    rotation_task = None
+                if spare_reader is not None and spare_reader.done():
+                    # Connection problems are returned; an exception is the consumer's.
+                    if spare_reader.exception() is not None:
+                        raise spare_reader.exception()  # type: ignore[misc]
+                    spare_reader = None  # the spare is gone; what it holds is kept
                 if reader.done():
                     reason = reader.result()
-                    if spare is not None and spare_reader is not None and not spare_reader.done():
-                        # The old leg died while its replacement was already up.
-                        leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                        self._promote(leg)
-                        continue
+                    if rotation_task is not None:
+                        # A replacement is connecting: the natural successor.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self.settings.connect_timeout):
+                                await asyncio.wait({rotation_task})
+                        if rotation_task.done():
+                            spare = self._adopt(rotation_task, now)
+                            if spare is not None:
+                                spare_reader = asyncio.create_task(self._read(spare))
+                        rotation_task = None
                     if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
                         self.backoff.reset()
+                    if spare is not None:
+                        alive = spare_reader is not None
+                        self._promote(spare, switched=alive)  # delivers what it holds
+                        if spare_reader is not None:
+                            # The old connection died with its replacement up.
+                            leg, reader, spare, spare_reader = spare, spare_reader, None, None
+                            continue
                     return reason
                 if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
                     self.backoff.reset()
@@ -318,15 +345,7 @@ class Connection:
                     and not leg.paused
                     and now - leg.last_message_at > self.settings.stale_after
                 ):
-                    self.status.state = "stale"
-                    leg.stale = True
-                    if not leg.got_data:
-                        self._silent_from_the_start()
-                    if not leg.got_data and self.fallback_url is not None:
-                        self.url, self.fallback_url = self.fallback_url, self.url
-                        self.diag.info(
-                            f"{self.status.name}: silent from the start; next try {self.url}"
-                        )
+                    self._stale(leg)
                     await leg.ws.close()
                     continue
                 # Rotation: open the replacement first, swap once it has caught up.
@@ -334,37 +353,20 @@ class Connection:
                 if spare is None and rotation_task is None and now >= rotate_at:
                     self.diag.info(f"{self.status.name}: rotating the connection (age limit)")
                     rotation_task = asyncio.create_task(self._connect())
-                if rotation_task is not None and rotation_task.done():
-                    exc = rotation_task.exception()
-                    if exc is None:
-                        spare = rotation_task.result()
-                        spare.backlog = []
-                        spare_reader = asyncio.create_task(self._read(spare))
-                    else:
-                        if isinstance(exc, FatalConnectionError):
-                            raise exc
-                        delay = self.backoff.next_delay()
-                        self.diag.info(
-                            f"{self.status.name}: replacement failed ({_describe(exc)}); "
-                            f"keeping the current connection, retrying in {delay:.1f}s"
-                        )
-                        self.status.rotation_at = now + delay
-                    rotation_task = None
-                if spare is not None and spare_reader is not None:
-                    if spare_reader.done():
-                        # Not a connection problem (those are returned): the consumer failed.
-                        if spare_reader.exception() is not None:
-                            raise spare_reader.exception()  # type: ignore[misc]
-                        spare, spare_reader = None, None
+                if spare is not None and self._handover_due(spare, now):
+                    if spare_reader is None:
+                        # It closed before taking over: keep what it got, try again later.
+                        self._promote(spare, switched=False)
+                        spare = None
                         self.status.rotation_at = now + self.backoff.next_delay()
-                    elif self._handover_due(spare, now):
-                        leg.retired = True
-                        old_reader = reader
-                        await leg.ws.close()
-                        with contextlib.suppress(Exception):
-                            await old_reader
-                        leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                        self._promote(leg)
+                        continue
+                    leg.retired = True
+                    old_reader = reader
+                    await leg.ws.close()
+                    with contextlib.suppress(Exception):
+                        await old_reader
+                    leg, reader, spare, spare_reader = spare, spare_reader, None, None
+                    self._promote(leg)
         finally:
             for task in (reader, spare_reader, rotation_task):
                 if task is None:
@@ -375,10 +377,45 @@ class Connection:
                     # Seen here, so never reported as "never retrieved": the
                     # cause (a consumer error) reaches the runner by its own path.
                     task.exception()
-            for candidate in (leg, spare):
+            unused = None
+            if (
+                rotation_task is not None
+                and rotation_task.done()
+                and not rotation_task.cancelled()
+                and rotation_task.exception() is None
+            ):
+                # Connected as we were leaving: never adopted, still ours to close.
+                unused = rotation_task.result()
+            for candidate in (leg, spare, unused):
                 if candidate is not None and not candidate.ws.closed:
                     with contextlib.suppress(Exception):
                         await candidate.ws.close()
+
+    def _adopt(self, connecting: asyncio.Task[_Leg], now: float) -> _Leg | None:
+        """The replacement connection, if opening it worked."""
+        exc = connecting.exception()
+        if exc is None:
+            spare = connecting.result()
+            spare.backlog = []
+            return spare
+        if isinstance(exc, FatalConnectionError):
+            raise exc
+        delay = self.backoff.next_delay()
+        self.diag.info(
+            f"{self.status.name}: replacement failed ({_describe(exc)}); "
+            f"keeping the current connection, retrying in {delay:.1f}s"
+        )
+        self.status.rotation_at = now + delay
+        return None
+
+    def _stale(self, leg: _Leg) -> None:
+        self.status.state = "stale"
+        leg.stale = True
+        if not leg.got_data:
+            self._silent_from_the_start()
+            if self.fallback_url is not None:
+                self.url, self.fallback_url = self.fallback_url, self.url
+                self.diag.info(f"{self.status.name}: silent from the start; next try {self.url}")
 
     def _silent_from_the_start(self) -> None:
         # The exchange's trap: an unrouted or retired path accepts the
@@ -410,13 +447,16 @@ class Connection:
         # An old connection that does not catch up is stuck: do not wait on it forever.
         return now - spare.opened_at >= self.settings.stale_after
 
-    def _promote(self, leg: _Leg) -> None:
+    def _promote(self, leg: _Leg, *, switched: bool = True) -> None:
+        """Deliver what the replacement holds; with ``switched``, it is now the connection."""
         backlog, leg.backlog = leg.backlog, None
         now = self.clock()
         for data in backlog or ():
             # Repeats of what the old connection delivered are dropped downstream.
             self.status.message(now)
             self.on_message(data)
+        if not switched:
+            return
         self.status.connected_since = leg.opened_at
         self.status.rotation_at = leg.opened_at + self.settings.max_age
         self.diag.info(f"{self.status.name}: switched to the new connection")

@@ -82,6 +82,8 @@ class FakeExchange:
         # False: pings from the client reach the script unanswered.
         self.autoping = True
         self.upgrade_times: list[float] = []
+        # Awaited before each upgrade is answered, with the attempt's number (from 1).
+        self.before_upgrade: Callable[[int], Awaitable[None]] | None = None
         self.exchange_info_requests = 0
         self.exchange_info: dict[str, Any] = {"symbols": []}
         self.asset_index: list[dict[str, Any]] = []
@@ -99,6 +101,8 @@ class FakeExchange:
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         self.paths.append(request.path_qs)
         self.upgrade_times.append(time.monotonic())
+        if self.before_upgrade is not None:
+            await self.before_upgrade(len(self.upgrade_times))
         if self.upgrade_status is not None:
             return web.Response(
                 status=self.upgrade_status, text="refused", headers=self.upgrade_headers

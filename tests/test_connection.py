@@ -112,6 +112,52 @@ async def test_rotation_waits_for_a_lagging_old_connection(exchange: FakeExchang
     ticker[0].cancel()
 
 
+async def test_a_replacement_that_closes_before_taking_over_loses_nothing(
+    exchange: FakeExchange,
+) -> None:
+    # The old connection has gone quiet; its replacement receives two events
+    # and is closed by the server before the takeover. Those two exist nowhere else.
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if n == 1:
+            await ws.send_str(contract_frame(1, "AUSDT"))
+        elif n == 2:
+            await ws.send_str(contract_frame(2, "BUSDT"))
+            await ws.send_str(contract_frame(3, "CUSDT"))
+            await ws.close(code=1000)
+            return
+        elif n == 3:
+            await ws.send_str(contract_frame(4, "DUSDT"))
+        await hold(ws)
+
+    exchange.script = script
+    stream = url(exchange, "!contractInfo")
+    async with streaming(stream, periodic=False, max_age=0.3, takeover_grace=0.5) as h:
+        await wait_until(lambda: len(h.sink.contracts) == 4)
+        assert [c.event_time for c in h.sink.contracts] == [1, 2, 3, 4]
+        assert h.status.reconnects == 0
+
+
+async def test_a_replacement_connecting_as_the_old_one_dies_is_used_and_closed(
+    exchange: FakeExchange,
+) -> None:
+    async def slow_second_upgrade(attempt: int) -> None:
+        if attempt == 2:
+            await asyncio.sleep(0.6)  # the old connection is declared silent meanwhile
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        await ws.send_str(asset_frame(n))
+        await hold(ws)
+
+    exchange.before_upgrade = slow_second_upgrade
+    exchange.script = script
+    async with streaming(url(exchange), max_age=0.3, stale_after=0.4) as h:
+        await wait_until(lambda: times(h.sink) == [1, 2])
+        # The replacement took over: no third connection, nothing left open.
+        assert exchange.connections == 2
+        await wait_until(lambda: exchange.open_sockets == 1)
+        assert "switched to the new connection" in h.stderr.getvalue()
+
+
 @pytest.mark.parametrize("bad", ["not a url", "http://example.com/x", "ws://"])
 def test_invalid_urls_are_fatal(bad: str) -> None:
     status = StreamStatus("x")
