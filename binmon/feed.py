@@ -75,7 +75,9 @@ class Feed:
         # While the REST snapshot is on its way, contract events wait here so
         # that their `changes` are computed against it (see `release`).
         self._held: list[tuple[Frame, StreamStatus, bytes | str]] | None = None
-        self._contract_marks: dict[str, int] = {}
+        # Per contract symbol: the newest event time, and the events seen with
+        # it (two different events may share a millisecond; a resend is equal).
+        self._contract_marks: dict[str, tuple[int, list[ContractInfo]]] = {}
 
     # -- entry points -----------------------------------------------------
 
@@ -213,12 +215,9 @@ class Feed:
             if self.done:
                 return
             assert isinstance(event, ContractInfo)
-            if self.dedupe:
-                mark = self._contract_marks.get(event.symbol)
-                if mark is not None and event.event_time <= mark:
-                    self.duplicates += 1
-                    continue
-                self._contract_marks[event.symbol] = event.event_time
+            if self.dedupe and self._repeated(event):
+                self.duplicates += 1
+                continue
             status.last_event_time_ms = event.event_time
             changes = self.book.apply(event)
             if not self.filters.contract_ok(event):
@@ -227,6 +226,21 @@ class Feed:
                 continue
             self.sink.contract(event, changes, None if frame.raw is None else frame.raw[index])
             self._written(1)
+
+    def _repeated(self, event: ContractInfo) -> bool:
+        """Seen before (a resend, or the overlap of a rotation); else remembered."""
+        mark = self._contract_marks.get(event.symbol)
+        if mark is not None:
+            newest, seen = mark
+            if event.event_time < newest:
+                return True
+            if event.event_time == newest:
+                if event in seen:
+                    return True
+                seen.append(event)
+                return False
+        self._contract_marks[event.symbol] = (event.event_time, [event])
+        return False
 
     def _written(self, n: int) -> None:
         self.events_written += n
