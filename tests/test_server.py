@@ -25,8 +25,9 @@ from yarl import URL
 
 from binmon.protocol import AssetIndex, ContractInfo, decode_bare, decode_message
 from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, Faults, ServerConfig
-from binmon.server.app import ServerState, server_state, start_server
+from binmon.server.app import ServerState, chaos_plan, server_state, start_server
 from binmon.server.scenario import Scenario, encode
+from binmon.server.sentlog import iter_lines, read_sent_log
 from binmon.signing import sign
 
 ALL = "!assetIndex@arr/!contractInfo"
@@ -676,6 +677,173 @@ def test_faults_validate() -> None:
     assert Faults(drop_every=3, close_code=4000).describe() == [
         "close with code 4000 after every 3 data frames"
     ]
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError):
+            Faults(chaos=bad)
+    (line,) = Faults(chaos=2.5).describe()
+    assert "every 2.5s" in line and "1000/1001/1011" in line and "silent" in line
+    assert Faults(chaos=2.5).any
+
+
+# --- the sent log and chaos --------------------------------------------------------
+
+
+def frame_keys_seen(raw: str) -> list[tuple[str, int]]:
+    """The (symbol, E) keys of a combined-stream data frame, as a client sees them."""
+    data = json.loads(raw)["data"]
+    return [(e["s"], e["E"]) for e in (data if isinstance(data, list) else [data])]
+
+
+async def test_sent_log_holds_exactly_the_data_frames_sent(
+    serve: Start, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    log = tmp_path / "sent.jsonl"
+    # Garbage and control replies are written to the client but are not data;
+    # the close frame after 6 data frames makes the client's view complete.
+    faults = Faults(drop_every=6, close_code=4001, garbage_every=2)
+    base = await serve(rate=200, faults=faults, sent_log=log)
+    got: list[tuple[str, int]] = []
+    streams: list[str] = []
+    async with session.ws_connect(ws_url(base, f"/market/stream?streams={ALL}")) as ws:
+        await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        replies = 0
+        while True:
+            msg = await receive(ws)
+            if msg.type != WSMsgType.TEXT:
+                break
+            try:
+                obj = json.loads(msg.data)
+            except ValueError:
+                continue  # garbage: half a frame
+            if isinstance(obj, dict) and "result" in obj:
+                replies += 1
+                continue
+            frame = decode_message(msg.data)
+            if frame.malformed:
+                continue
+            assert frame.stream is not None
+            streams.append(frame.stream)
+            got += frame_keys_seen(msg.data)
+        assert ws.close_code == 4001
+    assert replies == 1 and len(streams) == 6
+    # Flushed when the server stops.
+    await serve.runners[base].cleanup()
+    record = read_sent_log(log)
+    assert record.bad_lines == 0
+    assert record.frames == 6
+    assert record.keys(1) == got
+    assert [line.s for line in iter_lines(log) if line and line.s] == streams
+    (conn,) = record.connections.values()
+    assert conn.id == 1 and conn.path == f"/market/stream?streams={ALL}"
+    assert [what for _, what in conn.faults] == ["close 4001"]
+    assert conn.frames == 6
+    # Appended, never truncated: a second run adds to it.
+    base = await serve(rate=200, faults=faults, sent_log=log)
+    async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
+        while (await receive(ws)).type == WSMsgType.TEXT:
+            pass
+    await serve.runners[base].cleanup()
+    again = read_sent_log(log)
+    # Ids restart with each server.
+    assert again.frames == 12 and [c.frames for c in again.connections.values()] == [6]
+
+
+async def test_chaos_every_connection_meets_one_fault_and_the_log_agrees(
+    serve: Start, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    seed, mean = 3, 0.05
+    plans = [chaos_plan(seed, n, mean) for n in range(1, 40)]
+    # A dozen connections, and enough to meet every kind of fault (the plan is
+    # seeded, not timed).
+    count = next(
+        n
+        for n in range(12, len(plans) + 1)
+        if {p.kind for p in plans[:n]} == {"drop", "close", "silent"}
+    )
+    log = tmp_path / "sent.jsonl"
+    base = await serve(rate=200, seed=seed, faults=Faults(chaos=mean), sent_log=log)
+    state = serve.state(base)
+    url = ws_url(base, f"/market/stream?streams={ALL}")
+    received: dict[int, tuple[int, list[tuple[str, int]]]] = {}
+    for conn_id in range(1, count + 1):
+        plan = plans[conn_id - 1]
+        got: list[tuple[str, int]] = []
+        frames = 0
+        async with session.ws_connect(url, autoping=False) as ws:
+            if plan.kind == "silent":
+                await until(
+                    lambda i=conn_id: any(c.id == i and c.silent for c in state.connections),
+                    timeout=10,
+                )
+                (conn,) = (c for c in state.connections if c.id == conn_id)
+                # Everything sent before the silence arrives, and then nothing:
+                # our ping is answered before any data frame the log does not have.
+                await ws.ping(b"anyone?")
+                while (msg := await receive(ws)).type == WSMsgType.TEXT:
+                    got += frame_keys_seen(msg.data)
+                    frames += 1
+                    assert frames <= conn.sent
+                assert (msg.type, msg.data) == (WSMsgType.PONG, b"anyone?")
+                assert frames == conn.sent
+            else:
+                while True:
+                    msg = await receive(ws, timeout=10)
+                    if msg.type != WSMsgType.TEXT:
+                        break
+                    got += frame_keys_seen(msg.data)
+                    frames += 1
+                if plan.kind == "close":
+                    assert msg.type == WSMsgType.CLOSE
+                    assert ws.close_code == plan.code and plan.code in (1000, 1001, 1011)
+                else:
+                    # No close frame: abnormal closure, yet every frame written arrived.
+                    assert msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR)
+                    assert ws.close_code == 1006
+        received[conn_id] = frames, got
+    await until(lambda: not state.connections)
+    await serve.runners[base].cleanup()
+    record = read_sent_log(log)
+    assert record.bad_lines == 0
+    assert sorted(record.connections) == list(range(1, count + 1))
+    for conn_id, (frames, got) in received.items():
+        conn = record.connections[conn_id]
+        assert [what for _, what in conn.faults] == [plans[conn_id - 1].fault], conn_id
+        # What the log says was sent is exactly what the client received.
+        assert record.keys(conn_id) == got, conn_id
+        assert conn.frames == frames, conn_id
+
+
+def test_contract_event_times_only_go_forward_per_symbol() -> None:
+    # A client keeps the newest event per symbol and drops what is not newer
+    # (the exchange's resends): the scenario's only such events must be
+    # those resends, byte for byte, or a soak would count rightful drops as losses.
+    resends = 0
+    # Seeds whose events went backwards within the first few thousand ticks
+    # before event times were put in order.
+    for seed in (2, 5):
+        scenario = Scenario(seed, rate=100)
+        newest: dict[str, int] = {}
+        first: dict[tuple[str, int], bytes] = {}
+        for tick in scenario.run(8_000):
+            for event in tick.contracts:
+                frame, key = encode(event), (event.s, event.E)
+                if event.s in newest and key[1] <= newest[event.s]:
+                    assert first.get(key) == frame, event
+                    resends += 1
+                first.setdefault(key, frame)
+                newest[event.s] = max(newest.get(event.s, key[1]), key[1])
+    assert resends > 0
+
+
+def test_chaos_plan_is_seeded() -> None:
+    plans = [chaos_plan(7, n, 3.0) for n in range(1, 301)]
+    assert plans == [chaos_plan(7, n, 3.0) for n in range(1, 301)]
+    assert plans != [chaos_plan(8, n, 3.0) for n in range(1, 301)]
+    assert {p.kind for p in plans} == {"drop", "close", "silent"}
+    assert {p.code for p in plans if p.kind == "close"} == {1000, 1001, 1011}
+    assert all(p.code is None for p in plans if p.kind != "close")
+    # Exponential with mean 3 s: a sample of 300 averages within a third of it.
+    assert 2.0 < sum(p.delay for p in plans) / len(plans) < 4.0
 
 
 # --- replay ------------------------------------------------------------------------
@@ -769,6 +937,62 @@ def test_close_code_needs_drop_every() -> None:
 
     result = CliRunner().invoke(cli, ["serve", "--close-code", "4000"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["--chaos", "0"], ["--chaos", "-1"], ["--log", "."]])
+def test_chaos_and_log_are_validated(args: list[str]) -> None:
+    from binmon.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", *args])
+    assert result.exit_code == 2
+
+
+def test_help_lists_chaos_and_log() -> None:
+    from binmon.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert "--chaos SECONDS" in result.output and "--log FILE" in result.output
+
+
+async def test_command_writes_its_log_by_sigterm(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    log = tmp_path / "sent.jsonl"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "binmon", "serve", "--port", "0", "--rate", "100", "--log", str(log)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Log of frames sent:"):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, "server exited early"
+            lines.append(line.strip())
+        assert lines[-1] == f"Log of frames sent: {log}"
+        match = re.search(r"WebSocket: (ws://\S+)", "\n".join(lines))
+        assert match is not None
+        got: list[tuple[str, int]] = []
+        async with session.ws_connect(match.group(1)) as ws:
+            while len(got) < 200:
+                got += frame_keys_seen(await text(ws))
+            proc.send_signal(signal.SIGTERM)
+            # Shutting down closes with 1001, after every frame it logged.
+            while (msg := await receive(ws, timeout=20)).type == WSMsgType.TEXT:
+                got += frame_keys_seen(msg.data)
+            assert msg.type == WSMsgType.CLOSE and ws.close_code == 1001
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0 and b"Traceback" not in err
+    record = read_sent_log(log)
+    assert record.keys(1) == got
+    assert record.connections[1].frames == record.frames
 
 
 def test_command_runs_and_stops_on_ctrl_c() -> None:

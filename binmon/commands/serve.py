@@ -16,6 +16,8 @@ Examples:
   binmon serve --drop-every 100                 drop every connection after 100 frames
   binmon serve --garbage-every 5 --seed 7       a malformed frame after every 5 good ones
   binmon serve --refuse-status 451              behave like a restricted location
+  binmon serve --chaos 3 --log sent.jsonl       random faults ~3 s into each connection,
+                                                and a log of every data frame sent
 
 \b
 Then, in another terminal:
@@ -122,6 +124,23 @@ SUBSCRIBE and then send nothing, like the real ones.
     metavar="CODE",
     help="Fault: refuse WebSocket upgrades with this HTTP status (e.g. 451, 403, 503).",
 )
+@click.option(
+    "--chaos",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Fault: after a random time (mean SECONDS) each connection is dropped without a "
+    "close frame, closed with 1000/1001/1011, or goes silent (the same faults again with "
+    "the same --seed).",
+)
+@click.option(
+    "--log",
+    "sent_log",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Append one JSON line per data frame written to a client (connection id, stream, "
+    "the (symbol, event time) keys it carried) and per connection open, fault and close; "
+    "to check a client against.",
+)
 @verbosity_options
 def command(
     host: str,
@@ -138,6 +157,8 @@ def command(
     silent_after: int | None,
     garbage_every: int | None,
     refuse_status: int | None,
+    chaos: float | None,
+    sent_log: str | None,
 ) -> None:
     """Run a local stand-in for the exchange: streams, control messages, pings, REST.
 
@@ -169,8 +190,10 @@ def command(
             silent_after=silent_after,
             garbage_every=garbage_every,
             refuse_status=refuse_status,
+            chaos=chaos,
         ),
         log=_stderr_logger() if level >= 0 else None,
+        sent_log=sent_log,
     )
     _run(config, host, port, quiet=level < 0)
 
@@ -237,5 +260,7 @@ def _banner(config: Any, host: str, port: int) -> None:
         f"Try: binmon watch --ws-url {ws} --rest-url {http}",
     ]
     lines += [f"Fault: {line}" for line in config.faults.describe()]
+    if config.sent_log is not None:
+        lines.append(f"Log of frames sent: {config.sent_log}")
     for line in lines:
         click.echo(line)

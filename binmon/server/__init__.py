@@ -58,6 +58,10 @@ class ServerConfig:
     faults: Faults = field(default_factory=Faults)
     # One-line diagnostics (connections, faults); None = silent.
     log: Callable[[str], None] | None = None
+    # Append a line per data frame actually written to a client, with the
+    # (symbol, event time) keys it carried, and each connection's open,
+    # faults and close (format: binmon.server.sentlog). None = no such log.
+    sent_log: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.rate <= 0:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import random
 import re
 import time
 from collections import deque
@@ -28,6 +29,7 @@ from typing import IO, Any, Final
 import msgspec
 from aiohttp import WSMsgType, web
 
+from binmon.errors import BinmonError
 from binmon.protocol import PERPETUAL_DELIVERY_MS
 from binmon.server import ServerConfig
 from binmon.server.faults import Faults
@@ -43,6 +45,7 @@ from binmon.server.scenario import (
     encode,
     ladder_rungs,
 )
+from binmon.server.sentlog import SentLog, frame_keys
 from binmon.signing import verify
 
 ASSET_INDEX_ALL: Final = "!assetIndex@arr"
@@ -63,6 +66,13 @@ _AHEAD: Final = "Timestamp for this request was 1000ms ahead of the server's tim
 _RECV_WINDOW_DEFAULT: Final = 5000
 _RECV_WINDOW_MAX: Final = 60000
 
+# --chaos: the close codes a server may plausibly send (normal, going away, internal error).
+CHAOS_CLOSE_CODES: Final = (1000, 1001, 1011)
+CHAOS_KINDS: Final = ("drop", "close", "silent")
+# After a chaos drop (FIN, no close frame) a peer that never closes its side
+# is cut off after this long.
+_HALF_CLOSED_GRACE: Final = 5.0
+
 
 def _now_ms(offset_ms: int) -> int:
     return int(time.time() * 1000) + offset_ms
@@ -73,6 +83,32 @@ def _stream_bytes(name: str) -> bytes:
 
 
 # --- connections -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    """What ``--chaos`` does to one connection."""
+
+    delay: float
+    kind: str  # one of CHAOS_KINDS
+    code: int | None = None  # the close code, for "close"
+
+    @property
+    def fault(self) -> str:
+        return f"close {self.code}" if self.code is not None else self.kind
+
+
+def chaos_plan(seed: int, connection_id: int, mean: float) -> ChaosPlan:
+    """The fault of connection number ``connection_id`` (1, 2, ...) of a run.
+
+    Seeded per connection: a run with the same ``--seed`` meets the same
+    faults in the same order of connections, whatever the timing.
+    """
+    rng = random.Random(f"{seed}:chaos:{connection_id}")
+    delay = rng.expovariate(1.0 / mean)
+    kind = rng.choice(CHAOS_KINDS)
+    code = rng.choice(CHAOS_CLOSE_CODES) if kind == "close" else None
+    return ChaosPlan(delay, kind, code)
 
 
 class Connection:
@@ -94,7 +130,9 @@ class Connection:
         self.routed = routed
         self.combined = combined
         self.streams: list[str] = []
-        self.queue: asyncio.Queue[tuple[str | None, bytes]] = asyncio.Queue()
+        # (stream, frame, its keys for the sent log); stream None = a control reply.
+        self.queue: asyncio.Queue[tuple[str | None, bytes, bytes | None]] = asyncio.Queue()
+        self.id = state.next_connection_id()
         self.sent = 0
         self.garbage_sent = 0
         self.silent = False
@@ -102,7 +140,8 @@ class Connection:
         self.opened = time.monotonic()
         self.awaiting_pong_since: float | None = None
         self.incoming: deque[float] = deque()
-        self.peer = request.remote or "?"
+        # The address alone is the same for every local client: the id tells them apart.
+        self.peer = f"{request.remote or '?'} #{self.id}"
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- subscriptions
@@ -121,16 +160,17 @@ class Connection:
 
     # -- sending
 
-    def push(self, stream: str | None, data: bytes) -> None:
+    def push(self, stream: str | None, data: bytes, keys: bytes | None = None) -> None:
         if self.closed:
             return
         if self.queue.qsize() >= self.state.config.max_queue:
             # Too slow to keep up: the exchange disconnects such clients too.
             self.state.log(f"{self.peer}: client too slow, disconnecting")
+            self.state.cut_off(self, "too slow")
             self.closed = True
             self._abort()
             return
-        self.queue.put_nowait((stream, data))
+        self.queue.put_nowait((stream, data, keys))
 
     def reply(self, obj: dict[str, Any]) -> None:
         self.push(None, msgspec.json.encode(obj))
@@ -150,8 +190,9 @@ class Connection:
 
     async def writer(self) -> None:
         faults = self.state.config.faults
+        sent_log = self.state.sent_log
         while True:
-            stream, data = await self.queue.get()
+            stream, data, keys = await self.queue.get()
             if self.silent or self.closed:
                 continue
             if stream is None:
@@ -161,12 +202,14 @@ class Connection:
             if not await self._send(data):
                 return
             self.sent += 1
+            if sent_log is not None:
+                sent_log.data(self.id, stream, keys if keys is not None else b"null")
             if faults.garbage_every is not None and self.sent % faults.garbage_every == 0:
                 if not await self._send(self._garbage(stream, data)):
                     return
                 self.garbage_sent += 1
             if faults.silent_after is not None and self.sent >= faults.silent_after:
-                self.state.log(f"{self.peer}: fault: silent after {self.sent} frames")
+                self.state.fault(self, "silent", f"silent after {self.sent} frames")
                 self.silent = True
             if faults.drop_every is not None and self.sent >= faults.drop_every:
                 await self._drop(faults)
@@ -175,12 +218,61 @@ class Connection:
     async def _drop(self, faults: Faults) -> None:
         self.closed = True
         if faults.close_code is not None:
-            self.state.log(f"{self.peer}: fault: close {faults.close_code} after {self.sent}")
+            self.state.fault(
+                self, f"close {faults.close_code}", f"close {faults.close_code} after {self.sent}"
+            )
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.close(code=faults.close_code, message=b"binmon serve: injected close")
         else:
-            self.state.log(f"{self.peer}: fault: dropped after {self.sent} frames")
+            self.state.fault(self, "abort", f"dropped after {self.sent} frames")
             self._abort()
+
+    async def chaos(self, mean: float) -> None:
+        """One random fault after a random time: drop, close with a code, or silence."""
+        plan = chaos_plan(self.state.config.seed, self.id, mean)
+        await asyncio.sleep(plan.delay)
+        if self.closed or self.silent:
+            return
+        age = time.monotonic() - self.opened
+        if plan.kind == "silent":
+            self.state.fault(self, "silent", f"chaos: silent after {age:.1f}s, {self.sent} frames")
+            self.silent = True
+            return
+        # No frame may start after this point: what the sent log holds is
+        # exactly what precedes the end of the stream on the wire.
+        self.closed = True
+        if plan.code is not None:
+            self.state.fault(
+                self, plan.fault, f"chaos: close {plan.code} after {age:.1f}s, {self.sent} frames"
+            )
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.close(code=plan.code, message=b"binmon serve: chaos")
+            return
+        self.state.fault(
+            self, "drop", f"chaos: dropped (no close frame) after {age:.1f}s, {self.sent} frames"
+        )
+        await self._half_close()
+
+    async def _half_close(self) -> None:
+        """End the stream without a close frame, yet deliver every byte already written.
+
+        ``abort()`` would discard frames still in the transport's buffer
+        (already counted as sent), and ``close()`` with unread input makes the
+        kernel answer with a reset that can destroy them at the peer too: so
+        flush and send FIN, keep reading until the peer hangs up, and only then
+        (or after a grace period) close.
+        """
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        # Normally the peer hangs up first, the handler ends and cancels this.
+        await asyncio.sleep(_HALF_CLOSED_GRACE)
+        if not transport.is_closing():
+            transport.close()
 
     def _garbage(self, stream: str, frame: bytes) -> bytes:
         """A malformed frame for ``stream``, cycling through three kinds of bad."""
@@ -227,6 +319,7 @@ class Connection:
                 now - self.awaiting_pong_since > config.pong_timeout
             ):
                 self.state.log(f"{self.peer}: no pong for {config.pong_timeout:g}s, disconnecting")
+                self.state.cut_off(self, "no pong")
                 self.closed = True
                 self._abort()
                 return
@@ -254,6 +347,9 @@ class Connection:
             asyncio.create_task(self.writer()),
             asyncio.create_task(self.pinger()),
         ]
+        chaos = self.state.config.faults.chaos
+        if chaos is not None:
+            self._tasks.append(asyncio.create_task(self.chaos(chaos)))
 
     async def stop(self) -> None:
         self.closed = True
@@ -269,10 +365,12 @@ class Connection:
 class Hub:
     """Who listens to which stream; frames are encoded once and shared."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keys: bool = False) -> None:
         self._subscribers: dict[str, set[Connection]] = {}
         self._envelope_prefix: dict[str, bytes] = {}
         self.first_subscriber = asyncio.Event()
+        # With a sent log: each frame's keys, extracted once for all its subscribers.
+        self.keys = keys
 
     def add(self, stream: str, conn: Connection) -> None:
         self._subscribers.setdefault(stream, set()).add(conn)
@@ -293,6 +391,7 @@ class Hub:
         if not subs:
             return
         combined: bytes | None = None
+        keys = frame_keys(payload) if self.keys else None
         for conn in tuple(subs):
             if conn.combined:
                 if combined is None:
@@ -301,9 +400,9 @@ class Hub:
                         prefix = b'{"stream":' + _stream_bytes(stream) + b',"data":'
                         self._envelope_prefix[stream] = prefix
                     combined = prefix + payload + b"}"
-                conn.push(stream, combined)
+                conn.push(stream, combined, keys)
             else:
-                conn.push(stream, payload)
+                conn.push(stream, payload, keys)
 
 
 # --- market sources ------------------------------------------------------------
@@ -585,8 +684,11 @@ class _Weight:
 class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.hub = Hub()
+        self.hub = Hub(keys=config.sent_log is not None)
         self.connections: set[Connection] = set()
+        # Opened while the application runs (see _sent_log_file).
+        self.sent_log: SentLog | None = None
+        self._connection_ids = 0
         self.market: _Market = (
             ReplayMarket(config) if config.from_file is not None else ScenarioMarket(config)
         )
@@ -596,6 +698,22 @@ class ServerState:
     def log(self, line: str) -> None:
         if self.config.log is not None:
             self.config.log(line)
+
+    def next_connection_id(self) -> int:
+        self._connection_ids += 1
+        return self._connection_ids
+
+    def fault(self, conn: Connection, what: str, line: str) -> None:
+        """An injected fault: one line on the log, one event in the sent log."""
+        self.log(f"{conn.peer}: fault: {line}")
+        if self.sent_log is not None:
+            self.sent_log.event(conn.id, "fault", what=what)
+
+    def cut_off(self, conn: Connection, why: str) -> None:
+        # Not injected, but an abort all the same: frames counted as sent may
+        # never have left, and a reader of the sent log must know.
+        if self.sent_log is not None:
+            self.sent_log.event(conn.id, "fault", what=why)
 
     def now_ms(self) -> int:
         return _now_ms(self.config.clock_offset_ms)
@@ -734,6 +852,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = Connection(state, ws, request, routed=routed, combined=combined)
     state.connections.add(conn)
+    if state.sent_log is not None:
+        state.sent_log.event(conn.id, "open", path=request.path_qs)
     for stream in _initial_streams(request)[: config.max_streams]:
         conn.subscribe(stream)
     state.log(
@@ -763,6 +883,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     finally:
         await conn.stop()
         state.connections.discard(conn)
+        if state.sent_log is not None:
+            state.sent_log.event(conn.id, "closed", frames=conn.sent)
         state.log(f"{conn.peer}: disconnected after {conn.sent} frames")
     return ws
 
@@ -982,6 +1104,23 @@ async def leverage_bracket_handler(request: web.Request) -> web.Response:
 # --- application ---------------------------------------------------------------------
 
 
+async def _sent_log_file(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE_KEY]
+    path = state.config.sent_log
+    if path is None:
+        yield
+        return
+    try:
+        state.sent_log = SentLog(path)
+    except OSError as exc:
+        raise BinmonError(f"cannot write the log {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        log, state.sent_log = state.sent_log, None
+        log.close()
+
+
 async def _market_task(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE_KEY]
     task = asyncio.create_task(state.market.run(state))
@@ -1016,6 +1155,8 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     app.router.add_get("/fapi/v1/exchangeInfo", exchange_info_handler)
     app.router.add_get("/fapi/v1/assetIndex", asset_index_handler)
     app.router.add_get("/fapi/v1/leverageBracket", leverage_bracket_handler)
+    # Opened first, closed last: every frame the market produced is in it.
+    app.cleanup_ctx.append(_sent_log_file)
     app.cleanup_ctx.append(_market_task)
     app.on_shutdown.append(_close_connections)
     return app
@@ -1049,9 +1190,11 @@ def server_state(app: web.Application) -> ServerState:
 
 
 __all__ = [
+    "ChaosPlan",
     "Connection",
     "Hub",
     "ServerState",
+    "chaos_plan",
     "handle_control",
     "make_app",
     "server_state",

@@ -24,6 +24,11 @@ class Faults:
     garbage_every: int | None = None
     # Refuse WebSocket upgrades with this HTTP status (e.g. 451, 403, 503).
     refuse_status: int | None = None
+    # Random chaos, for soak tests: after a random time (exponential, this mean
+    # in seconds) each connection either loses its TCP stream without a close
+    # frame, is closed with 1000, 1001 or 1011, or goes silent for good.
+    # Random per connection but repeatable: drawn from the scenario seed.
+    chaos: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("drop_every", "silent_after", "garbage_every"):
@@ -34,12 +39,20 @@ class Faults:
             raise ValueError("close_code must be a WebSocket close code (1000-4999)")
         if self.refuse_status is not None and not 300 <= self.refuse_status <= 599:
             raise ValueError("refuse_status must be an HTTP error status (300-599)")
+        if self.chaos is not None and not self.chaos > 0:
+            raise ValueError("chaos must be a positive number of seconds")
 
     @property
     def any(self) -> bool:
         return any(
             v is not None
-            for v in (self.drop_every, self.silent_after, self.garbage_every, self.refuse_status)
+            for v in (
+                self.drop_every,
+                self.silent_after,
+                self.garbage_every,
+                self.refuse_status,
+                self.chaos,
+            )
         )
 
     def describe(self) -> list[str]:
@@ -58,4 +71,9 @@ class Faults:
             lines.append(f"send a malformed frame after every {self.garbage_every} frames")
         if self.refuse_status is not None:
             lines.append(f"refuse WebSocket upgrades with HTTP {self.refuse_status}")
+        if self.chaos is not None:
+            lines.append(
+                f"chaos: about every {self.chaos:g}s (random) each connection is dropped "
+                "without a close frame, closed with 1000/1001/1011, or goes silent"
+            )
         return lines

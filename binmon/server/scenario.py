@@ -520,6 +520,8 @@ class Scenario:
                 delay = -(-(contract.onboard_ms - start_ms) // 1000) + 1
                 self._schedule(delay, _GO_LIVE, contract.symbol)
         self._recent: deque[ContractInfoUpdate] = deque(maxlen=8)
+        # The newest event time sent per symbol (see _in_order).
+        self._last_event_ms: dict[str, int] = {}
         self._next_event_tick = self._rng.randint(*self.EVENT_GAP)
         self._last_roll_tick = -self.ROLL_COOLDOWN_TICKS
         self._kinds = [k for k, _ in _EVENT_WEIGHTS]
@@ -542,17 +544,48 @@ class Scenario:
         self.latest_assets = {a.s: a for a in assets}
 
         events: list[ContractInfoUpdate] = []
+        # Resends of an earlier frame byte for byte: they keep their event time.
+        verbatim: list[bool] = []
         while self._pending and self._pending[0][0] <= self.ticks:
             _, _, kind, arg = heapq.heappop(self._pending)
-            events.extend(self._follow_up(kind, arg))
+            produced = self._follow_up(kind, arg)
+            events.extend(produced)
+            verbatim.extend(e is arg for e in produced)
         if self.ticks >= self._next_event_tick:
-            events.extend(self._random_event())
+            produced = self._random_event()
+            events.extend(produced)
+            verbatim.extend(False for _ in produced)
             self._next_event_tick = self.ticks + self._rng.randint(*self.EVENT_GAP)
         if self.ticks % 64 == 0:
             self._purge()
+        events = self._in_order(events, verbatim)
         for event in events:
             self._recent.append(event)
         return Tick(now_ms, assets, events)
+
+    def _in_order(
+        self, events: list[ContractInfoUpdate], verbatim: list[bool]
+    ) -> list[ContractInfoUpdate]:
+        """Event times that only go forward per symbol, as on the exchange.
+
+        Events of one tick draw their times independently, so a symbol's
+        second event could carry an earlier time than its first; a client
+        that keeps the newest event per symbol (and so drops resends) would
+        rightly drop it. Verbatim resends keep their time: they are the
+        duplicates such a client must drop.
+        """
+        last = self._last_event_ms
+        out = []
+        for event, same in zip(events, verbatim, strict=True):
+            previous = last.get(event.s)
+            event_ms = event.E
+            if previous is not None and event_ms <= previous and not same:
+                event_ms = previous + 1
+                event = msgspec.structs.replace(event, E=event_ms)
+            if previous is None or event_ms > previous:
+                last[event.s] = event_ms
+            out.append(event)
+        return out
 
     def run(self, count: int, *, start_ms: int | None = None) -> Iterable[Tick]:
         """``count`` ticks one interval apart (for recordings and benchmarks)."""
@@ -1016,5 +1049,6 @@ class Scenario:
         ]
         for symbol in stale:
             del self.contracts[symbol]
+            self._last_event_ms.pop(symbol, None)
         if stale:
             self._symbols = list(self.contracts)
