@@ -61,7 +61,8 @@ class Backoff:
     base: float = 0.5
     cap: float = 30.0
     factor: float = 2.0
-    # A connection that delivered data and lived this long counts as healthy.
+    # A connection that delivered data and served this long (rotations
+    # included) counts as healthy.
     healthy_after: float = 10.0
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -182,7 +183,9 @@ class Connection:
                 heartbeat=self.settings.heartbeat,
                 autoping=True,
                 max_msg_size=self.settings.max_frame,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                # A server that does not answer our close within a second is
+                # not worth waiting for: the next connection is.
+                timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
                 compress=0,
             )
         except aiohttp.WSServerHandshakeError as exc:
@@ -298,9 +301,13 @@ class Connection:
         (repeats are dropped downstream), never discarded.
         """
         reader = asyncio.create_task(self._read(leg))
+        # Health is judged across rotations: a stream that keeps delivering
+        # through frequent replacements is healthy, however young each one is.
+        serving_since = leg.opened_at
         spare: _Leg | None = None
         spare_reader: asyncio.Task[str] | None = None
         rotation_task: asyncio.Task[_Leg] | None = None
+        closing: set[asyncio.Task[None]] = set()
         tick = max(0.05, min(1.0, self.settings.stale_after / 4, self.settings.max_age / 4))
         try:
             while True:
@@ -328,7 +335,7 @@ class Connection:
                             if spare is not None:
                                 spare_reader = asyncio.create_task(self._read(spare))
                         rotation_task = None
-                    if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
+                    if leg.got_data and now - serving_since >= self.backoff.healthy_after:
                         self.backoff.reset()
                     if spare is not None:
                         alive = spare_reader is not None
@@ -338,7 +345,7 @@ class Connection:
                             leg, reader, spare, spare_reader = spare, spare_reader, None, None
                             continue
                     return reason
-                if leg.got_data and now - leg.opened_at >= self.backoff.healthy_after:
+                if leg.got_data and now - serving_since >= self.backoff.healthy_after:
                     self.backoff.reset()
                 if (
                     self.periodic
@@ -360,14 +367,17 @@ class Connection:
                         spare = None
                         self.status.rotation_at = now + self.backoff.next_delay()
                         continue
+                    # Switch first, then say goodbye to the old connection in
+                    # the background: its close handshake must not hold up data.
                     leg.retired = True
-                    old_reader = reader
-                    await leg.ws.close()
-                    with contextlib.suppress(Exception):
-                        await old_reader
+                    retiring = asyncio.create_task(_retire(leg, reader))
+                    closing.add(retiring)
+                    retiring.add_done_callback(closing.discard)
                     leg, reader, spare, spare_reader = spare, spare_reader, None, None
                     self._promote(leg)
         finally:
+            for goodbye in tuple(closing):
+                goodbye.cancel()
             for task in (reader, spare_reader, rotation_task):
                 if task is None:
                     continue
@@ -460,6 +470,13 @@ class Connection:
         self.status.connected_since = leg.opened_at
         self.status.rotation_at = leg.opened_at + self.settings.max_age
         self.diag.info(f"{self.status.name}: switched to the new connection")
+
+
+async def _retire(leg: _Leg, reader: asyncio.Task[str]) -> None:
+    with contextlib.suppress(Exception):
+        await leg.ws.close()
+    with contextlib.suppress(Exception):
+        await reader
 
 
 def _ws_url(url: str) -> yarl.URL:

@@ -61,6 +61,7 @@ async def streaming(
     fallback_url: str | None = None,
     sink: Sink | None = None,
     backpressure: Backpressure | None = None,
+    backoff: Backoff | None = None,
     **settings: float,
 ) -> AsyncIterator[Harness]:
     sink = sink if sink is not None else Events()
@@ -77,7 +78,7 @@ async def streaming(
             diag,
             periodic=periodic,
             settings=ConnectionSettings(**settings),  # type: ignore[arg-type]
-            backoff=Backoff(base=0.02, cap=0.1),
+            backoff=backoff or Backoff(base=0.02, cap=0.1),
             fallback_url=fallback_url,
             backpressure=backpressure,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import time
 
 import pytest
 from aiohttp import web
@@ -156,6 +157,27 @@ async def test_a_replacement_connecting_as_the_old_one_dies_is_used_and_closed(
         assert exchange.connections == 2
         await wait_until(lambda: exchange.open_sockets == 1)
         assert "switched to the new connection" in h.stderr.getvalue()
+
+
+async def test_backoff_resets_after_healthy_service_across_rotations(
+    exchange: FakeExchange,
+) -> None:
+    # Each connection is replaced every 0.2 s, so none lives the 0.5 s that
+    # counts as healthy; the stream as a whole does, and earlier failures are forgiven.
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        while not ws.closed:
+            # One clock for every connection, as on the exchange.
+            with contextlib.suppress(ConnectionResetError):
+                await ws.send_str(asset_frame(int(time.monotonic() * 1000)))
+            await asyncio.sleep(0.01)
+
+    exchange.script = script
+    backoff = Backoff(base=0.02, cap=0.1, healthy_after=0.5)
+    backoff.attempt = 5  # as after a run of failures
+    async with streaming(url(exchange), backoff=backoff, max_age=0.2, stale_after=5) as h:
+        await wait_until(lambda: backoff.attempt == 0)
+        assert exchange.connections >= 3
+        assert h.status.reconnects == 0
 
 
 @pytest.mark.parametrize("bad", ["not a url", "http://example.com/x", "ws://"])
