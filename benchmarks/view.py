@@ -170,7 +170,7 @@ def refresh_times(terminal: bool, scenario: str, repeats: int) -> tuple[list[flo
     model, contracts, n = build_screen()
     book = ContractBook()
     book.contracts = contracts
-    book.seeded = True
+    book.seeded_markets.update(("UM", "CM"))
     symbols = sorted(contracts)
     rng = random.Random(5)
     console = _console(terminal)

@@ -53,6 +53,10 @@ class Output:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._failure_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
+        if not self.threaded:
+            # Straight through, without a call of ours per frame (the hot path).
+            self.write = stream.write  # type: ignore[method-assign,assignment]
+            self.flush = stream.flush  # type: ignore[method-assign]
         if self.threaded:
             # Anything already buffered by Python goes first; from here on the
             # thread writes to the descriptor itself, so no lock of
@@ -72,9 +76,6 @@ class Output:
         return self._size
 
     def write(self, data: bytes) -> None:
-        if not self.threaded:
-            self.stream.write(data)
-            return
         with self._cond:
             if self.error is not None:
                 raise self.error
@@ -85,9 +86,7 @@ class Output:
             self._cond.notify()
 
     def flush(self) -> None:
-        # Threaded: the thread writes whatever arrives as soon as it can.
-        if not self.threaded:
-            self.stream.flush()
+        """Nothing to do: the thread writes whatever arrives as soon as it can."""
 
     async def drained(self) -> None:
         """Wait until the buffer is at most half full (or writing failed)."""

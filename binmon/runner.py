@@ -12,6 +12,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from binmon.commands.options import Endpoints
@@ -292,44 +293,55 @@ class Runner:
         statuses = self.statuses
         # As fast as possible, whole asset lines may skip decoding altogether,
         # and output is flushed in batches rather than per frame.
-        fast = self.feed.recorded_line if speed == 0 and ASSETS in kinds else None
+        fast = speed == 0 and ASSETS in kinds
         batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
         if batched is not None:
             batched.batch()
         output = self.output
-        for n, line in enumerate(read_lines(path, self.diag.info)):
+        asset_status = statuses.get(ASSETS)
+        lines = read_lines(path, self.diag.info)
+        while chunk := list(islice(lines, 256)):
+            if batched is not None:
+                batched.flush()
+            if output is not None and output.backlogged:
+                await output.drained()  # a file is read no faster than it is consumed
+            await asyncio.sleep(0)  # let the view and signals breathe
+            i, end = 0, len(chunk)
+            while i < end:
+                if self.feed.done:
+                    break
+                if fast:
+                    assert asset_status is not None
+                    i = self.feed.recorded_lines(chunk, i, asset_status, loop.time())
+                    if i == end:
+                        break
+                line = chunk[i]
+                i += 1
+                recorded = decode_line(line)
+                if recorded is None:
+                    bad += 1
+                    self.diag.warn(
+                        f"{path}: skipped a line that is not a recorded frame", key="replay"
+                    )
+                    continue
+                if recorded.stream == SNAPSHOT_STREAM:
+                    self.book.seed(contracts_from_snapshot(bytes(recorded.data)))
+                    continue
+                kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
+                if kind not in kinds:
+                    continue
+                if speed > 0:
+                    if first_recv is None:
+                        first_recv = recorded.recv_time
+                    due = started + (recorded.recv_time - first_recv) / 1000 / speed
+                    delay = due - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                status = statuses[kind]
+                status.message(loop.time())
+                payload(recorded.stream, bytes(recorded.data), status)
             if self.feed.done:
                 break
-            if n % 256 == 0:
-                if batched is not None:
-                    batched.flush()
-                if output is not None and output.backlogged:
-                    await output.drained()  # a file is read no faster than it is consumed
-                await asyncio.sleep(0)  # let the view and signals breathe
-            if fast is not None and fast(line, statuses[ASSETS]):
-                statuses[ASSETS].message(loop.time())
-                continue
-            recorded = decode_line(line)
-            if recorded is None:
-                bad += 1
-                self.diag.warn(f"{path}: skipped a line that is not a recorded frame", key="replay")
-                continue
-            if recorded.stream == SNAPSHOT_STREAM:
-                self.book.seed(contracts_from_snapshot(bytes(recorded.data)))
-                continue
-            kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
-            if kind not in kinds:
-                continue
-            if speed > 0:
-                if first_recv is None:
-                    first_recv = recorded.recv_time
-                due = started + (recorded.recv_time - first_recv) / 1000 / speed
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            status = statuses[kind]
-            status.message(loop.time())
-            payload(recorded.stream, bytes(recorded.data), status)
         if bad:
             self.diag.info(f"{path}: {bad} line(s) were not recorded frames")
 

@@ -33,10 +33,10 @@ class StreamStatus:
     _rate_window_start: float = field(default_factory=time.monotonic)
     _rate_window_count: int = 0
 
-    def message(self, now: float) -> None:
-        self.messages += 1
+    def message(self, now: float, count: int = 1) -> None:
+        self.messages += count
         self.last_message_at = now
-        self._rate_window_count += 1
+        self._rate_window_count += count
         elapsed = now - self._rate_window_start
         if elapsed >= 1.0:
             current = self._rate_window_count / elapsed
