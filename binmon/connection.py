@@ -31,7 +31,7 @@ from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
 from binmon.protocol import first_event_time
 from binmon.proxy import env_proxy
-from binmon.rest import fatal_http_status
+from binmon.rest import MAX_STREAM_RETRY_AFTER, describe, fatal_http_status, retry_after_seconds
 from binmon.status import StreamStatus
 
 OnMessage = Callable[[bytes | str], None]
@@ -144,6 +144,9 @@ class Connection:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.backpressure = backpressure
+        # URLs that have delivered data in this run: a later silence there is
+        # an outage, not the wrong-path trap.
+        self.delivered_from: set[str] = set()
 
     # -- public -----------------------------------------------------------
 
@@ -223,6 +226,16 @@ class Connection:
 
     async def _read(self, leg: _Leg) -> str:
         """Pump one leg's messages into ``on_message``; return why it ended."""
+        reason = await self._pump(leg)
+        if leg.resumed_at is not None and (
+            self.clock() - leg.resumed_at < 2 * self.settings.heartbeat
+        ):
+            # Whatever ended it (our heartbeat, or a server dropping a client
+            # that stopped reading), our own paused reader is the likely cause.
+            reason += " (after reading was paused: the output was not being read)"
+        return reason
+
+    async def _pump(self, leg: _Leg) -> str:
         ws = leg.ws
         on_message = self.on_message
         status = self.status
@@ -236,7 +249,9 @@ class Connection:
             if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
                 now = clock()
                 leg.last_message_at = now
-                leg.got_data = True
+                if not leg.got_data:
+                    leg.got_data = True
+                    self.delivered_from.add(str(self.url))
                 if leg.retired:
                     continue
                 if leg.backlog is not None:
@@ -248,7 +263,7 @@ class Connection:
                 on_message(msg.data)
             elif kind in _ENDINGS:
                 if leg.stale:
-                    if not leg.got_data:
+                    if not leg.got_data and str(self.url) not in self.delivered_from:
                         return "connected, but no data ever arrived (wrong path?)"
                     return f"no data for {self.settings.stale_after:g}s"
                 if kind is aiohttp.WSMsgType.ERROR:
@@ -270,13 +285,7 @@ class Connection:
             )
             return f"frame larger than the {_size(limit)} limit"
         if isinstance(error, aiohttp.ServerTimeoutError):
-            reason = f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
-            if leg.resumed_at is not None and (
-                self.clock() - leg.resumed_at < 2 * self.settings.heartbeat
-            ):
-                # The pong was there, unread: our reader held us up that long.
-                reason += " (reading was paused: the output was not being read)"
-            return reason
+            return f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
         return f"connection error: {_describe(error)}"
 
     async def _pause(self, leg: _Leg, backpressure: Backpressure) -> None:
@@ -365,7 +374,13 @@ class Connection:
                         # It closed before taking over: keep what it got, try again later.
                         self._promote(spare, switched=False)
                         spare = None
-                        self.status.rotation_at = now + self.backoff.next_delay()
+                        delay = self.backoff.next_delay()
+                        self.status.rotation_at = now + delay
+                        self.diag.info(
+                            f"{self.status.name}: the new connection closed before taking "
+                            f"over (what it received is kept); keeping the current one, "
+                            f"retrying in {delay:.1f}s"
+                        )
                         continue
                     # Switch first, then say goodbye to the old connection in
                     # the background: its close handshake must not hold up data.
@@ -421,7 +436,7 @@ class Connection:
     def _stale(self, leg: _Leg) -> None:
         self.status.state = "stale"
         leg.stale = True
-        if not leg.got_data:
+        if not leg.got_data and str(self.url) not in self.delivered_from:
             self._silent_from_the_start()
             if self.fallback_url is not None:
                 self.url, self.fallback_url = self.fallback_url, self.url
@@ -535,11 +550,8 @@ def _close_reason(code: int | None, message: object) -> str:
 
 def _retry_after(headers: object) -> float | None:
     value = getattr(headers, "get", lambda _key: None)("Retry-After")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return None if seconds is None or seconds < 0 else min(seconds, 3600.0)
+    seconds = retry_after_seconds(value, time.time())
+    return None if seconds is None else min(seconds, MAX_STREAM_RETRY_AFTER)
 
 
 def _size(n: int) -> str:
@@ -547,12 +559,4 @@ def _size(n: int) -> str:
 
 
 def _describe(exc: object) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        reason = exc.os_error.strerror or exc.os_error
-        return printable(f"cannot resolve host {exc.host} (DNS: {reason})", limit=160)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # aiohttp's own wording says "ssl:default" even for ws:// URLs.
-        reason = exc.os_error.strerror or exc.os_error
-        return printable(f"cannot connect to {exc.host}:{exc.port} ({reason})", limit=160)
-    text = str(exc) or type(exc).__name__
-    return printable(text, limit=160)
+    return describe(exc)

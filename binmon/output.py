@@ -110,21 +110,27 @@ class Output:
                 self._failure_waiters.append((loop, future))
             await future
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> int:
         """Write everything still waiting, then stop the thread.
 
-        Raises the write error (e.g. ``BrokenPipeError``) if there was one.
-        The stream itself stays open: it is not ours.
+        With ``timeout``, give the reader that long and then give up: returns
+        the bytes left unwritten (the thread, blocked on a reader that never
+        reads, dies with the process). Raises the write error (e.g.
+        ``BrokenPipeError``) if there was one. The stream itself stays open:
+        it is not ours.
         """
         if self._thread is not None:
             with self._cond:
                 self._closing = True
                 self._cond.notify()
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return self._size
             self._thread = None
         if self.error is not None:
             raise self.error
         self.stream.flush()
+        return 0
 
     # -- the thread's side --------------------------------------------------
 

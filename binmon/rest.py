@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
+import math
+import time
 from typing import Any
 
 import aiohttp
@@ -64,6 +66,46 @@ def asset_index_from_rest(body: bytes) -> list[AssetIndex]:
     return events
 
 
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds (fractions allowed) or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+# Longest wait a streaming command accepts from Retry-After: past that, a
+# bogus header ("inf", "1e12") must not stall it for good.
+MAX_STREAM_RETRY_AFTER = 3600.0
+
+
+def describe(exc: object) -> str:
+    """A network error in words, printable (its text may come from the network)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        reason = exc.os_error.strerror or exc.os_error
+        return printable(f"cannot resolve host {exc.host} (DNS: {reason})", limit=160)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # aiohttp's own wording says "ssl:default" even for ws:// and http:// URLs.
+        os_error = exc.os_error
+        if isinstance(os_error, ConnectionRefusedError):
+            reason = "connection refused"
+        else:
+            reason = os_error.strerror or str(os_error)
+        return printable(f"cannot connect to {exc.host}:{exc.port} ({reason})", limit=160)
+    text = str(exc) or type(exc).__name__
+    return printable(text, limit=160)
+
+
 def fatal_http_status(status: int, what: str) -> FatalConnectionError | None:
     if status == 451:
         return FatalConnectionError(
@@ -88,14 +130,14 @@ class RestClient:
             ) as response:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise RestError(f"GET {url}: {exc or type(exc).__name__}") from None
+            raise RestError(f"GET {url}: {describe(exc)}") from None
         fatal = fatal_http_status(response.status, f"GET {url}")
         if fatal:
             raise fatal
         if response.status != 200:
-            retry_after = None
-            with contextlib.suppress(ValueError):
-                retry_after = float(response.headers.get("Retry-After", ""))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+            if retry_after is not None:
+                retry_after = min(retry_after, MAX_STREAM_RETRY_AFTER)
             detail = printable(body[:200].decode(errors="replace"))
             raise RestError(f"GET {url}: HTTP {response.status} {detail}", retry_after)
         return body

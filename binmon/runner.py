@@ -63,6 +63,9 @@ class RunConfig:
     seed_wait: float = 5.0
     # Bytes of JSON lines held for a reader that has paused (binmon.output).
     output_limit: int = DEFAULT_LIMIT
+    # Interrupted (SIGTERM, Ctrl-C, a failure): how long a reader that does
+    # not read may hold up the exit. A normal end waits for it.
+    exit_grace: float = 2.0
     # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
     sort: str | None = None
     contract_sort: str | None = None
@@ -93,6 +96,7 @@ class Runner:
         self.stop = asyncio.Event()
         self.view: LiveSink | None = None
         self.output: Output | None = None
+        self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
         self.sink = self._make_sink()
         self.feed = Feed(
@@ -153,6 +157,9 @@ class Runner:
                 # may be hours away on a quiet stream).
                 essential.append(asyncio.create_task(self._output_failed(self.output)))
             await self._wait(essential, auxiliary)
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             for task in (*essential, *auxiliary):
                 task.cancel()
@@ -169,6 +176,7 @@ class Runner:
 
     def _terminated(self) -> None:
         self.diag.info("terminated (SIGTERM); closing outputs")
+        self.interrupted = True
         self.stop.set()
 
     def _close_outputs(self) -> None:
@@ -178,7 +186,13 @@ class Runner:
         with contextlib.suppress(BrokenPipeError, ValueError):
             self.sink.close()
             if self.output is not None:
-                self.output.close()
+                grace = self.config.exit_grace if self.interrupted else None
+                unwritten = self.output.close(grace)
+                if unwritten:
+                    self.diag.info(
+                        f"stdout is not being read: {unwritten:,} bytes of output "
+                        f"dropped at exit after waiting {grace:g}s"
+                    )
         if self.feed.malformed:
             self.diag.info(f"skipped {self.feed.malformed} malformed frame(s) in all")
 

@@ -11,8 +11,6 @@ exception or a repr.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +27,7 @@ from binmon.diag import Diagnostics, printable
 from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
 from binmon.leverage import SymbolBrackets, decode_rest
 from binmon.proxy import env_proxy
+from binmon.rest import retry_after_seconds
 from binmon.signing import sign
 
 KEY_ENV: Final = "BINANCE_API_KEY"
@@ -109,24 +108,6 @@ class ExchangeError(BinmonError):
         super().__init__(message)
         self.code = code
         self.status = status
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds (fractions allowed) or an HTTP date."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _utc(epoch: float) -> str:

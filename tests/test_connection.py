@@ -136,6 +136,7 @@ async def test_a_replacement_that_closes_before_taking_over_loses_nothing(
         await wait_until(lambda: len(h.sink.contracts) == 4)
         assert [c.event_time for c in h.sink.contracts] == [1, 2, 3, 4]
         assert h.status.reconnects == 0
+    assert "the new connection closed before taking over" in h.stderr.getvalue()
 
 
 async def test_a_replacement_connecting_as_the_old_one_dies_is_used_and_closed(

@@ -14,6 +14,8 @@ import contextlib
 import io
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,6 +129,23 @@ async def test_the_silent_ack_trap_is_called_out_loudly() -> None:
     assert log.count("accepted the connection") == 1
 
 
+async def test_silence_where_data_came_before_is_an_outage_not_the_trap(
+    exchange: FakeExchange,
+) -> None:
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if n in (1, 3):
+            await ws.send_str(asset_frame(n))
+        await hold(ws)  # the second connection is silenced at once
+
+    exchange.script = script
+    async with streaming(url(exchange), stale_after=0.3) as h:
+        await wait_until(lambda: times(h.sink) == [1, 3])
+        assert h.status.silent_connects == 0
+    log = h.stderr.getvalue()
+    assert "no data for 0.3s; reconnecting in" in log
+    assert "accepted the connection" not in log
+
+
 async def test_a_server_that_stops_answering_our_pings_is_left(exchange: FakeExchange) -> None:
     exchange.autoping = False
 
@@ -227,7 +246,8 @@ async def test_a_reader_paused_past_the_heartbeat_is_named_as_the_cause(
     log = h.stderr.getvalue()
     assert "output is not being read; reading paused until it drains" in log
     assert (
-        "no pong to our ping within 0.1s (reading was paused: the output was not being read)" in log
+        "no pong to our ping within 0.1s (after reading was paused: the output was not being read)"
+        in log
     )
 
 
@@ -402,7 +422,7 @@ async def test_a_refused_connection_is_retried_with_a_clear_reason() -> None:
         assert not h.task.done()
         assert h.status.state in ("reconnecting", "connecting")
     log = h.stderr.getvalue()
-    assert "cannot connect to 127.0.0.1:9 (Connect" in log
+    assert "cannot connect to 127.0.0.1:9 (connection refused); reconnecting in" in log
     assert "ssl:" not in log
 
 
@@ -453,6 +473,41 @@ async def test_seeding_failures_are_retried_while_the_stream_keeps_running(
     for status in (429, 418, 500, 502, 503):
         assert f"/fapi/v1/exchangeInfo: HTTP {status} " in log
     assert exchange.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "wait"),
+    [
+        ("inf", "0.1"),
+        ("nan", "0.1"),
+        ("soon", "0.1"),
+        ("-5", "0.1"),
+        ("2", "2.0"),
+        ("1e12", "3600.0"),
+    ],
+)
+async def test_retry_after_on_rest_is_honoured_within_bounds(
+    exchange: FakeExchange, value: str, wait: str
+) -> None:
+    exchange.rest_failures = [(429, {"Retry-After": value})]
+    out, err = io.BytesIO(), io.StringIO()
+    config = RunConfig(
+        kinds=(CONTRACTS,),
+        endpoints=Endpoints(exchange.ws_url, exchange.rest_url),
+        duration=30,
+        # Fixed 0.1 s backoff: what a header that means nothing leaves us with.
+        backoff=lambda: Backoff(base=0.1, cap=0.1, factor=1.0, rng=random.Random(0)),
+    )
+    runner = Runner(config, Environment(stdout=out, stderr=err), Diagnostics(err))
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_until(lambda: "exchangeInfo failed" in err.getvalue())
+    finally:
+        runner.stop.set()
+        async with asyncio.timeout(10):
+            await task
+    (line,) = [x for x in err.getvalue().splitlines() if "exchangeInfo failed" in x]
+    assert line.endswith(f"retrying in {wait}s"), line
 
 
 # --- hostile strings -------------------------------------------------------------------
@@ -639,3 +694,23 @@ def test_a_blocked_reader_pauses_the_stream_with_memory_bounded(
     stderr = proc.stderr_text  # type: ignore[attr-defined]
     assert "output is not being read; reading paused until it drains" in stderr
     assert "reconnecting" not in stderr
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_signal_ends_binmon_even_when_nobody_reads_its_output(
+    exchange: FakeExchange, sig: int, status: int
+) -> None:
+    burst = Burst([asset_frame(k, TWENTY) for k in range(500)])  # ~3 MB: the pipe fills
+    exchange.script = burst
+    with binmon("assets", "--json", *exchange.args()) as proc:
+        _wait(lambda: exchange.connections == 1)
+        burst.go.set()
+        _wait(lambda: burst.sent == 500)
+        started = time.monotonic()
+        proc.send_signal(sig)
+        assert proc.wait(15) == status
+        # The exit grace (2 s) for a reader that never reads, not forever.
+        assert time.monotonic() - started < 10
+    stderr = proc.stderr_text  # type: ignore[attr-defined]
+    assert "bytes of output dropped at exit after waiting 2s" in stderr
+    assert "Traceback" not in stderr
