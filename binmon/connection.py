@@ -214,7 +214,7 @@ class Connection:
                     # Rate limited or banned (429/418): reconnecting sooner
                     # only prolongs an IP ban.
                     delay = max(delay, exc.retry_after)
-                self._set_state("reconnecting", _describe(exc), delay)
+                self._set_state("reconnecting", describe(exc), delay)
                 await asyncio.sleep(delay)
                 continue
             self.status.url = str(self.url)
@@ -286,7 +286,7 @@ class Connection:
             return f"frame larger than the {_size(limit)} limit"
         if isinstance(error, aiohttp.ServerTimeoutError):
             return f"no pong to our ping within {self.settings.heartbeat / 2:g}s"
-        return f"connection error: {_describe(error)}"
+        return f"connection error: {describe(error)}"
 
     async def _pause(self, leg: _Leg, backpressure: Backpressure) -> None:
         started = self.clock()
@@ -324,8 +324,7 @@ class Connection:
                 await asyncio.wait(waiting, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 now = self.clock()
                 if rotation_task is not None and rotation_task.done():
-                    spare = self._adopt(rotation_task, now)
-                    spare_reader = None if spare is None else asyncio.create_task(self._read(spare))
+                    spare, spare_reader = self._adopt(rotation_task, now)
                     rotation_task = None
                 if spare_reader is not None and spare_reader.done():
                     # Connection problems are returned; an exception is the consumer's.
@@ -340,9 +339,7 @@ class Connection:
                             async with asyncio.timeout(self.settings.connect_timeout):
                                 await asyncio.wait({rotation_task})
                         if rotation_task.done():
-                            spare = self._adopt(rotation_task, now)
-                            if spare is not None:
-                                spare_reader = asyncio.create_task(self._read(spare))
+                            spare, spare_reader = self._adopt(rotation_task, now)
                         rotation_task = None
                     if leg.got_data and now - serving_since >= self.backoff.healthy_after:
                         self.backoff.reset()
@@ -416,22 +413,24 @@ class Connection:
                     with contextlib.suppress(Exception):
                         await candidate.ws.close()
 
-    def _adopt(self, connecting: asyncio.Task[_Leg], now: float) -> _Leg | None:
-        """The replacement connection, if opening it worked."""
+    def _adopt(
+        self, connecting: asyncio.Task[_Leg], now: float
+    ) -> tuple[_Leg, asyncio.Task[str]] | tuple[None, None]:
+        """The replacement connection and its reader, if opening it worked."""
         exc = connecting.exception()
         if exc is None:
             spare = connecting.result()
             spare.backlog = []
-            return spare
+            return spare, asyncio.create_task(self._read(spare))
         if isinstance(exc, FatalConnectionError):
             raise exc
         delay = self.backoff.next_delay()
         self.diag.info(
-            f"{self.status.name}: replacement failed ({_describe(exc)}); "
+            f"{self.status.name}: replacement failed ({describe(exc)}); "
             f"keeping the current connection, retrying in {delay:.1f}s"
         )
         self.status.rotation_at = now + delay
-        return None
+        return None, None
 
     def _stale(self, leg: _Leg) -> None:
         self.status.state = "stale"
@@ -556,7 +555,3 @@ def _retry_after(headers: object) -> float | None:
 
 def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
-
-
-def _describe(exc: object) -> str:
-    return describe(exc)

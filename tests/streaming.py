@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,3 +98,11 @@ def url(exchange: FakeExchange, *streams: str) -> str:
 
 def times(sink: Events) -> list[int]:
     return [e.event_time for e in sink.events if e.symbol == "ADAUSD"]
+
+
+def read_all(fd: int) -> bytes:
+    """Everything a pipe's read end gives until EOF."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)

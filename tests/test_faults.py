@@ -37,7 +37,7 @@ from binmon.runner import CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.sinks import JsonLinesSink
 from tests.exchange import ASSET, FakeExchange, asset_frame, contract_frame, hold, symbol_info
-from tests.streaming import streaming, times, url, wait_until
+from tests.streaming import read_all, streaming, times, url, wait_until
 
 TWENTY = tuple(f"A{n:02d}USD" for n in range(20))
 
@@ -193,7 +193,7 @@ async def test_the_exchange_pings_are_answered_while_our_reader_is_paused(
             assert output.pending > 1 << 20  # still unread: the pipe is full
             assert exchange.connections == 1 and h.status.reconnects == 0
         got: list[bytes] = []
-        reader = threading.Thread(target=lambda: got.append(_read_all(r)))
+        reader = threading.Thread(target=lambda: got.append(read_all(r)))
         reader.start()
         output.close()
         os.close(w)
@@ -234,7 +234,7 @@ async def test_a_reader_paused_past_the_heartbeat_is_named_as_the_cause(
             await wait_until(lambda: output.backlogged)
             # The heartbeat gives up (the server sees us go); then the reader comes back.
             await wait_until(lambda: exchange.open_sockets == 0)
-            reader = threading.Thread(target=_read_all, args=(r,), daemon=True)
+            reader = threading.Thread(target=read_all, args=(r,), daemon=True)
             reader.start()
             await wait_until(lambda: h.status.reconnects == 1)
         output.close()
@@ -560,13 +560,6 @@ def _assert_inert(text: str) -> None:
 
 
 # --- volume and a reader that pauses (real processes) --------------------------------
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _rss(pid: int) -> int:

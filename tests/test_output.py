@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from binmon.output import Output
+from tests.streaming import read_all
 
 
 @pytest.fixture
@@ -22,13 +23,6 @@ def pipe() -> Iterator[tuple[int, int]]:
     for fd in (r, w):
         with contextlib.suppress(OSError):
             os.close(fd)
-
-
-def read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_a_reader_that_does_not_read_never_blocks_the_writer(pipe: tuple[int, int]) -> None:
