@@ -27,6 +27,7 @@ from typing import Protocol
 import aiohttp
 import yarl
 
+from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
 from binmon.protocol import first_event_time
@@ -79,8 +80,8 @@ class Backoff:
 
 @dataclass
 class ConnectionSettings:
-    stale_after: float = 10.0
-    max_age: float = 23 * 3600.0
+    stale_after: float = STALE_AFTER
+    max_age: float = MAX_CONNECTION_AGE
     heartbeat: float = 30.0
     connect_timeout: float = 10.0
     # Largest frame accepted. Real frames stay under 20 KB; a bigger one is a

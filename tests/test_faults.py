@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-from binmon.commands.options import Endpoints
 from binmon.connection import Backoff
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.errors import FatalConnectionError
 from binmon.output import Output
+from binmon.run_config import Endpoints
 from binmon.runner import CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.sinks import JsonLinesSink
