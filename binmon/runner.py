@@ -216,16 +216,19 @@ class Runner:
         return tasks
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        from binmon.rest import RestError
+        from binmon.errors import FatalConnectionError, RestError
+        from binmon.rest import retry_delay
 
         backoff = self.config.backoff()
         while True:
             try:
                 await attempt()
                 return
+            except FatalConnectionError:
+                raise  # 451, 401/403: asking again cannot help
             except RestError as exc:
-                # Rate limited (429/418): the server's Retry-After wins over our backoff.
-                delay = max(backoff.next_delay(), exc.retry_after or 0.0)
+                # The streams run meanwhile: every other failure is retried.
+                delay = retry_delay(exc, backoff.next_delay())
                 self.diag.info(f"{what} failed ({exc}); retrying in {delay:.1f}s")
                 await asyncio.sleep(delay)
 
