@@ -51,17 +51,15 @@ def test_future_onboard_is_a_listing_and_future_delivery_a_delivery() -> None:
             status="PENDING_TRADING",
         ),
     ]
+    quarter = ("PENDING_TRADING", "NEXT_QUARTER", "BTCUSDT", "UM")
     assert upcoming(contracts, NOW) == [
-        Upcoming(
-            "listing", "BTCUSDT_270326", NOW + HOUR, "PENDING_TRADING", "NEXT_QUARTER", "BTCUSDT", "UM"
-        ),
+        Upcoming("listing", "BTCUSDT_270326", NOW + HOUR, *quarter),
         Upcoming("delivery", "GONEUSDT", NOW + 2 * HOUR, "SETTLING", "PERPETUAL", "GONEUSDT", "UM"),
-        Upcoming("listing", "NEWUSDT", NOW + 5 * HOUR, "PENDING_TRADING", "PERPETUAL", "NEWUSDT", "UM"),
         Upcoming(
-            "delivery", "BTCUSDT_270326", NOW + 3000 * HOUR, "PENDING_TRADING", "NEXT_QUARTER",
-            "BTCUSDT", "UM",
+            "listing", "NEWUSDT", NOW + 5 * HOUR, "PENDING_TRADING", "PERPETUAL", "NEWUSDT", "UM"
         ),
-    ]  # fmt: skip
+        Upcoming("delivery", "BTCUSDT_270326", NOW + 3000 * HOUR, *quarter),
+    ]
 
 
 def test_now_and_the_past_are_not_upcoming() -> None:
@@ -180,6 +178,10 @@ def test_json_line_has_the_spec_keys_in_order() -> None:
     assert b"\x1b" not in upcoming_line(Upcoming("listing", "X\x1b", 5, None, None, None, None))
 
 
+# A real contract type, space included.
+DELIVERING = "CURRENT_QUARTER DELIVERING"
+
+
 def test_real_exchange_info(shared_data: Path) -> None:
     info = json.loads((shared_data / "exchange_info.json").read_text())
     server_time = info["serverTime"]  # 2025-12-24T07:49:09.558Z
@@ -187,13 +189,13 @@ def test_real_exchange_info(shared_data: Path) -> None:
         (e.event, e.symbol, e.time, e.status, e.contract_type, e.market)
         for e in from_exchange_info(info, server_time)
     ] == [
-        ("delivery", "BTCUSDT_251226", 1766736000000, "DELIVERING", "CURRENT_QUARTER DELIVERING", "UM"),
-        ("delivery", "ETHUSDT_251226", 1766736000000, "DELIVERING", "CURRENT_QUARTER DELIVERING", "UM"),
+        ("delivery", "BTCUSDT_251226", 1766736000000, "DELIVERING", DELIVERING, "UM"),
+        ("delivery", "ETHUSDT_251226", 1766736000000, "DELIVERING", DELIVERING, "UM"),
         ("delivery", "BTCUSDT_260327", 1774598400000, "TRADING", "CURRENT_QUARTER", "UM"),
         ("delivery", "ETHUSDT_260327", 1774598400000, "TRADING", "CURRENT_QUARTER", "UM"),
         ("delivery", "BTCUSDT_260626", 1782460800000, "TRADING", "NEXT_QUARTER", "UM"),
         ("delivery", "ETHUSDT_260626", 1782460800000, "TRADING", "NEXT_QUARTER", "UM"),
-    ]  # fmt: skip
+    ]
 
 
 def test_real_exchange_info_a_month_earlier(shared_data: Path) -> None:
