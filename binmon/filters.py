@@ -56,3 +56,33 @@ class Filters:
             return False
         # Events without `st` predate COIN-M on this stream: they are USD-M.
         return not (self.market and (event.market or "UM") != self.market)
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class SymbolSearch:
+    """What was typed at the live view's ``/`` prompt, as a symbol matcher.
+
+    Text with a glob character (``*?[``) is a shell-style glob over the whole
+    symbol, like ``--symbol``; plain text matches anywhere in it (``btc``
+    finds ``BTCUSDT`` and ``WBTCUSDT``). Both ignore case.
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        typed = self.text.upper()
+        pattern = ".*" + re.escape(typed) if _GLOB_CHARS.isdisjoint(typed) else translate(typed)
+        object.__setattr__(self, "_rx", re.compile(pattern))
+
+    @classmethod
+    def parse(cls, text: str) -> SymbolSearch | None:
+        """``None`` for empty text: no search at all."""
+        text = text.strip()
+        return cls(text) if text else None
+
+    def matches(self, symbol: str) -> bool:
+        rx: re.Pattern[str] = self.__dict__["_rx"]
+        return rx.match(symbol.upper()) is not None

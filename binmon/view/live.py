@@ -3,7 +3,8 @@
 - Draws with ``rich.live.Live(auto_refresh=False, screen=True)`` from its own
   loop: at most four paints a second, and only when data arrived, a stream's
   health changed, the terminal was resized, a highlight expired, or a second
-  passed (ages and countdowns are clock-driven).
+  passed (ages and countdowns are clock-driven). A key wakes the loop at
+  once: what it does is on screen without waiting for the next tick.
 - Reads keys from stdin in cbreak mode, only when stdin is a terminal; the
   terminal is restored on every way out (``q``, Ctrl-C, an error, Ctrl-Z).
   Cbreak keeps ISIG, so Ctrl-C still raises KeyboardInterrupt as usual.
@@ -38,6 +39,7 @@ from binmon.view.tables import (
     ASSETS,
     CONTRACT_SORTS,
     CONTRACTS,
+    PROMPT_LIMIT,
     Now,
     ScreenModel,
     render_screen,
@@ -56,6 +58,12 @@ _KEYS_PAGE_UP = (b"\x1b[5~", b"b")
 _KEYS_PAGE_DOWN = (b"\x1b[6~", b" ")
 _KEYS_HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"g")
 _KEYS_END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"G")
+_KEYS_LEFT = (b"\x1b[D", b"\x1bOD", b"h")
+# Cbreak keeps ICRNL: Enter arrives as \n, but a terminal without it sends \r.
+_KEYS_ENTER = (b"\n", b"\r")
+_KEYS_BACKSPACE = (b"\x7f", b"\x08")
+_KEY_ESC = b"\x1b"
+_KEY_KILL_LINE = b"\x15"  # Ctrl-U
 
 
 class _TerminalWriter(io.TextIOBase):
@@ -144,6 +152,7 @@ class LiveView(Consumer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._diag_previous: Any = None
         self._diag_taken = False
+        self._woken: asyncio.Event | None = None
         if given.sort:
             self.sort = given.sort
         if given.contract_sort:
@@ -186,6 +195,8 @@ class LiveView(Consumer):
             now_ms = float(events[-1].event_time)  # highlights follow the recording's clock
         self.model.apply_assets(events, now_ms)
         self.model.lag_ms[ASSETS] = now_ms - events[-1].event_time
+        if self.model.paused_at_ms is not None:
+            self.model.paused_events += len(events)
         self._dirty = True
 
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
@@ -202,6 +213,8 @@ class LiveView(Consumer):
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         self.model.apply_contract(event, changes)
         self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
+        if self.model.paused_at_ms is not None:
+            self.model.paused_events += 1
         self._dirty = True
 
     def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
@@ -215,6 +228,8 @@ class LiveView(Consumer):
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._woken = asyncio.Event()
+        stopped = asyncio.ensure_future(stop.wait())
         try:
             self._take_terminal()
             last_paint = -1e9
@@ -235,14 +250,20 @@ class LiveView(Consumer):
                     last_shape, last_paint = shape, mono
                     self._paint(*size)
                     flash_end = self.model.next_flash_expiry()
-                await self._pause(stop)
+                await self._wait(stopped)
         finally:
+            stopped.cancel()
             self._release_terminal()
 
-    async def _pause(self, stop: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(TICK):
-                await stop.wait()
+    async def _wait(self, stopped: asyncio.Future[Any]) -> None:
+        """One tick, or less when stopped or woken by a key."""
+        woken = self._woken
+        assert woken is not None
+        if not woken.is_set():
+            waiter = asyncio.ensure_future(woken.wait())
+            await asyncio.wait((stopped, waiter), timeout=TICK, return_when="FIRST_COMPLETED")
+            waiter.cancel()
+        woken.clear()
 
     def _health(self) -> tuple[Any, ...]:
         return tuple(
@@ -402,34 +423,91 @@ class LiveView(Consumer):
         self.keys(data)
 
     def keys(self, data: bytes) -> None:
-        """Act on typed bytes (public for tests)."""
-        model = self.model
+        """Act on typed bytes (public for tests). Every key repaints at once."""
         for key in _split_keys(data):
-            if key in (b"q", b"Q"):
-                self.quit_requested = True
-                self.given.stop()
-                return
-            if key == b"s":
-                self.sort = ASSET_SORTS[(ASSET_SORTS.index(self.sort) + 1) % len(ASSET_SORTS)]
-            elif key == b"c":
-                self.contract_sort = CONTRACT_SORTS[
-                    (CONTRACT_SORTS.index(self.contract_sort) + 1) % len(CONTRACT_SORTS)
-                ]
-            elif key in _KEYS_UP:
-                model.contract_offset = max(0, model.contract_offset - 1)
-            elif key in _KEYS_DOWN:
-                model.contract_offset += 1  # clamped when drawn
-            elif key in _KEYS_PAGE_UP:
-                model.contract_offset = max(0, model.contract_offset - model.contract_page)
-            elif key in _KEYS_PAGE_DOWN:
-                model.contract_offset += model.contract_page
-            elif key in _KEYS_HOME:
-                model.contract_offset = 0
-            elif key in _KEYS_END:
-                model.contract_offset = len(model.contracts)
-            else:
-                continue
             self._dirty = True
+            if self._key(key):
+                return
+        if self._woken is not None:
+            self._woken.set()
+
+    def _key(self, key: bytes) -> bool:
+        """One key; True when it quit."""
+        model = self.model
+        if model.help_shown:
+            model.help_shown = False  # any key closes the help, and does nothing else
+            return False
+        if model.prompt is not None:
+            self._prompt_key(key)
+            return False
+        if key in (b"q", b"Q"):
+            self.quit_requested = True
+            self.given.stop()
+            return True
+        # Whatever a key changes is shown, paused or not.
+        model.frozen = None
+        if key == b"?":
+            model.help_shown = True
+        elif key == b"/":
+            model.prompt = model.search.text if model.search is not None else ""
+        elif key == b"p":
+            model.pause(time.time() * 1000.0)
+        elif key == b"u":
+            model.show_upcoming = not model.show_upcoming
+        elif model.detail is not None:
+            self._detail_key(key)
+        elif key == _KEY_ESC:
+            model.apply_search("")
+        elif key in _KEYS_ENTER:
+            model.open_detail()
+        elif key == b"s":
+            self.sort = ASSET_SORTS[(ASSET_SORTS.index(self.sort) + 1) % len(ASSET_SORTS)]
+        elif key == b"c":
+            self.contract_sort = CONTRACT_SORTS[
+                (CONTRACT_SORTS.index(self.contract_sort) + 1) % len(CONTRACT_SORTS)
+            ]
+        else:
+            self._move_key(key)
+        return False
+
+    def _move_key(self, key: bytes) -> None:
+        model = self.model
+        if key in _KEYS_UP:
+            model.move_selection(-1)
+        elif key in _KEYS_DOWN:
+            model.move_selection(1)
+        elif key in _KEYS_PAGE_UP:
+            model.move_selection(-model.contract_page)
+        elif key in _KEYS_PAGE_DOWN:
+            model.move_selection(model.contract_page)
+        elif key in _KEYS_HOME:
+            model.move_selection(-len(model.contracts) - 1)
+        elif key in _KEYS_END:
+            model.move_selection(len(model.contracts) + 1)
+
+    def _detail_key(self, key: bytes) -> None:
+        model = self.model
+        if key in (_KEY_ESC, *_KEYS_ENTER, *_KEYS_BACKSPACE, *_KEYS_LEFT):
+            model.detail = None
+        elif key in _KEYS_UP or key in _KEYS_DOWN:
+            # The neighbouring contracts of the table, without going back to it.
+            model.move_selection(-1 if key in _KEYS_UP else 1)
+            model.detail = model.selected
+
+    def _prompt_key(self, key: bytes) -> None:
+        model = self.model
+        typed = model.prompt or ""
+        if key in _KEYS_ENTER:
+            model.apply_search(typed)
+        elif key == _KEY_ESC:
+            model.apply_search("")
+        elif key in _KEYS_BACKSPACE:
+            model.prompt = typed[:-1]
+        elif key == _KEY_KILL_LINE:
+            model.prompt = ""
+        elif len(key) == 1 and 0x20 < key[0] < 0x7F and len(typed) < PROMPT_LIMIT:
+            # Symbols are printable ASCII without spaces; anything else is not a symbol.
+            model.prompt = typed + chr(key[0])
 
     def _diag_line(self, line: str) -> None:
         self.model.message(line, time.time() * 1000.0)

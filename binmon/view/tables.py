@@ -29,6 +29,7 @@ formatted (cached per contract until it changes).
 
 from __future__ import annotations
 
+import io
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,13 +37,23 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from rich.cells import cell_len
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.table import Table as RichTable
 from rich.text import Text
 
-from binmon.filters import Filters
-from binmon.protocol import ASSET_DECIMAL_FIELDS, AssetIndex, Bracket, ContractInfo
+from binmon.brackets_view import Ladder, brackets_table
+from binmon.filters import Filters, SymbolSearch
+from binmon.protocol import (
+    ASSET_DECIMAL_FIELDS,
+    PERPETUAL_FROM_MS,
+    AssetIndex,
+    Bracket,
+    ContractInfo,
+)
 from binmon.state import Change, Contract
 from binmon.status import StreamStatus
+from binmon.upcoming import Upcoming, upcoming
+from binmon.upcoming_view import kind_text, time_left
 from binmon.view.format import (
     clock_time,
     date_time,
@@ -68,6 +79,10 @@ FLASH_MS: Final = 1500.0
 SPARK_WINDOW_MS: Final = 5 * 60_000.0
 SPARK_WIDTH: Final = 12
 RECENT_CHANGE_MS: Final = 60_000.0
+# Changes kept per contract for its detail view: a whole run's worth for all
+# but the busiest, and bounded for those.
+HISTORY_PER_CONTRACT: Final = 100
+PROMPT_LIMIT: Final = 40
 # The asset index ticks every second: this much silence is worth a warning
 # long before the connection's own watchdog recycles it.
 SILENT_AFTER_S: Final = 3.0
@@ -144,9 +159,29 @@ class ScreenModel:
     lag_ms: dict[str, float] = field(default_factory=dict)
     # The connection's --stale-after: ages beyond it are shown as alarming.
     stale_after: float = 10.0
+    # -- what the keys set -----------------------------------------------------
+    # The applied `/` filter, and the text being typed while its prompt is open.
+    search: SymbolSearch | None = None
+    prompt: str | None = None
+    help_shown: bool = False
+    show_upcoming: bool = False
+    # The selected contract (by symbol, so it stays put while rows reorder)
+    # and the contract whose detail is open.
+    selected: str | None = None
+    detail: str | None = None
+    # Paused: the tables stay as they were (``frozen``) while events are still
+    # applied and counted, so resuming shows the present at once.
+    paused_at_ms: float | None = None
+    paused_events: int = 0
+    frozen: tuple[tuple[int, int], list[RenderableType]] | None = None
+    # Every change of this run per contract, newest first, for the detail view.
+    history: dict[str, deque[LogEntry]] = field(default_factory=dict)
     _order_key: tuple[Any, ...] | None = None
     _order: list[Contract] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
     _row_cache: dict[str, tuple[tuple[Any, ...], list[Text]]] = field(default_factory=dict)
+    _upcoming_key: tuple[Any, ...] | None = None
+    _upcoming: list[Upcoming] = field(default_factory=list)
 
     # -- updates (called by the live view) ------------------------------------
 
@@ -180,6 +215,53 @@ class ScreenModel:
             entries = [*entries[:3], LogEntry(event.event_time, symbol, Text(f"… {rest} more"))]
         # Newest first, but an event's own changes keep their order.
         self.log.extendleft(reversed(entries))
+        if changes:
+            history = self.history.get(event.symbol)
+            if history is None:
+                history = self.history[event.symbol] = deque(maxlen=HISTORY_PER_CONTRACT)
+            history.extendleft(
+                LogEntry(event.event_time, symbol, describe(c)) for c in reversed(changes)
+            )
+
+    def symbol_visible(self, symbol: str) -> bool:
+        """Kept by both the command-line filters and the `/` filter."""
+        search = self.search
+        return self.filters.symbol_ok(symbol) and (search is None or search.matches(symbol))
+
+    # -- what the keys do (the live view maps bytes to these) -----------------------
+
+    def apply_search(self, text: str) -> None:
+        self.search = SymbolSearch.parse(text)
+        self.prompt = None
+        self.contract_offset = 0
+        self.frozen = None
+
+    def pause(self, now_ms: float) -> None:
+        if self.paused_at_ms is None:
+            self.paused_at_ms, self.paused_events, self.frozen = now_ms, 0, None
+        else:
+            self.paused_at_ms, self.paused_events, self.frozen = None, 0, None
+
+    def move_selection(self, delta: int) -> None:
+        """Move the selection ``delta`` rows (clamped); the first move selects
+        the top visible row. The table scrolls to keep it in sight."""
+        order = ordered_contracts(self)
+        if not order:
+            return
+        current = self._index.get(self.selected) if self.selected is not None else None
+        if current is None:
+            top = max(0, min(self.contract_offset, len(order) - 1))
+            target = top if abs(delta) == 1 else top + delta
+        else:
+            target = current + delta
+        self.selected = order[max(0, min(target, len(order) - 1))].symbol
+        self.frozen = None
+
+    def open_detail(self) -> None:
+        if self.selected is None or self.selected not in self._index:
+            self.move_selection(0)
+        self.detail = self.selected
+        self.frozen = None
 
     def message(self, line: str, now_ms: float) -> None:
         self.messages.append((now_ms, safe(line, 300)))
@@ -466,7 +548,7 @@ def asset_change(row: AssetRow) -> float | None:
 
 
 def sorted_assets(model: ScreenModel) -> list[AssetRow]:
-    rows = [r for r in model.assets.values() if model.filters.symbol_ok(r.event.symbol)]
+    rows = [r for r in model.assets.values() if model.symbol_visible(r.event.symbol)]
     rows.sort(key=lambda r: r.event.symbol)
     if model.asset_sort == "price":
         rows.sort(key=lambda r: -(to_float(r.event.index_price) or 0.0))
@@ -512,10 +594,17 @@ def asset_section(model: ScreenModel, width: int, height: int, now: Now) -> list
     title = Text("Asset index", style="bold")
     title.append(f"  {len(shown)} of {len(rows)}" if len(shown) < len(rows) else f"  {len(rows)}")
     title.append(f"  sort: {model.asset_sort}", style="dim")
+    _append_search(title, model)
     if not rows:
         title.append("  waiting for the first update…", style="yellow")
     table = grid(ASSET_COLUMNS, [asset_cells(r, now, model.stale_after) for r in shown], width)
     return _section(title, table if height >= 2 else None, width)
+
+
+def _append_search(title: Text, model: ScreenModel) -> None:
+    if model.search is not None:
+        title.append("  filter: ", style="bold")
+        title.append(safe(model.search.text, PROMPT_LIMIT), style="bold reverse")
 
 
 def _section(title: Text, table: list[Text] | None, width: int) -> list[RenderableType]:
@@ -549,14 +638,24 @@ def contract_visible(filters: Filters, contract: Contract) -> bool:
 
 def ordered_contracts(model: ScreenModel) -> list[Contract]:
     """Filtered and sorted contracts, recomputed only when something changed."""
-    key = (model.contracts_version, len(model.contracts), model.contract_sort, model.filters)
+    search = model.search
+    key = (
+        model.contracts_version,
+        len(model.contracts),
+        model.contract_sort,
+        model.filters,
+        search,
+    )
     if model._order_key != key:
         visible = [c for c in model.contracts.values() if contract_visible(model.filters, c)]
+        if search is not None:
+            visible = [c for c in visible if search.matches(c.symbol)]
         visible.sort(key=lambda c: c.symbol)
         if model.contract_sort == "recent":
             # Stable sort: recently changed first, the rest stay in symbol order.
             visible.sort(key=lambda c: -(c.last_change_time or 0))
         model._order = visible
+        model._index = {c.symbol: i for i, c in enumerate(visible)}
         model._order_key = key
     return model._order
 
@@ -625,7 +724,12 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
         return []
     ordered = ordered_contracts(model)
     capacity = max(0, height - 2)
-    offset = max(0, min(model.contract_offset, len(ordered) - capacity))
+    selected = model._index.get(model.selected) if model.selected is not None else None
+    offset = model.contract_offset
+    if selected is not None and capacity:
+        # The table follows the selection.
+        offset = min(max(offset, selected - capacity + 1), selected)
+    offset = max(0, min(offset, len(ordered) - capacity))
     model.contract_offset = offset
     model.contract_page = max(1, capacity)
     shown = ordered[offset : offset + capacity]
@@ -635,6 +739,7 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
         title.append(f"  {len(ordered)} of {total} match the filters")
     else:
         title.append(f"  {total}")
+    _append_search(title, model)
     if shown and len(shown) < len(ordered):
         title.append(f"  rows {offset + 1}–{offset + len(shown)}", style="dim")
     order = "recent changes first" if model.contract_sort == "recent" else "by symbol"
@@ -643,7 +748,229 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
         title.append("  waiting for exchangeInfo…", style="yellow")
     rows = [_contract_row(model, c, now) for c in shown]
     table = grid(CONTRACT_COLUMNS, rows, width) if height >= 2 else None
+    if table is not None and selected is not None and offset <= selected < offset + len(shown):
+        line = table[1 + selected - offset]
+        line.pad_right(width - line.cell_len)  # the highlight spans the row
+        line.stylize("reverse")
     return _section(title, table, width)
+
+
+# --- upcoming listings and deliveries -----------------------------------------
+
+UPCOMING_COLUMNS: Final = (
+    Column("left", "time left", "right", priority=0, max_width=12),
+    Column("when", "when (UTC)", priority=1, max_width=16),
+    Column("event", "event", priority=0, max_width=9),
+    Column("symbol", "symbol", priority=0, max_width=20),
+    Column("type", "type", priority=3, max_width=26),
+    Column("status", "status", priority=2, max_width=16),
+    Column("market", "mkt", priority=4, max_width=3),
+)
+
+
+def upcoming_events(model: ScreenModel, now_ms: float) -> list[Upcoming]:
+    """Scheduled listings and deliveries of the visible contracts, soonest first.
+
+    Derived from the contract book once per change; between changes only the
+    events whose time has come drop off the front.
+    """
+    now = int(now_ms)
+    key = (model.contracts_version, len(model.contracts), model.filters, model.search)
+    if model._upcoming_key != key or (model._upcoming and now < model._upcoming_key[-1]):
+        visible = [c for c in model.contracts.values() if contract_visible(model.filters, c)]
+        if model.search is not None:
+            visible = [c for c in visible if model.search.matches(c.symbol)]
+        model._upcoming = upcoming(visible, now)
+        model._upcoming_key = (*key, now)
+        key = model._upcoming_key
+    events = model._upcoming
+    first = 0
+    while first < len(events) and events[first].time <= now:
+        first += 1
+    if first:
+        del events[:first]
+    return events
+
+
+def upcoming_cells(event: Upcoming, now_ms: float) -> dict[str, Text]:
+    return {
+        "left": Text(time_left(event, int(now_ms)), style="bold"),
+        "when": Text(date_time(event.time)),
+        "event": kind_text(event),
+        "symbol": cell(event.symbol, "bold", 40),
+        "type": cell(event.contract_type, limit=40),
+        "status": status_text(event.status),
+        "market": cell(event.market, limit=10),
+    }
+
+
+def upcoming_height(model: ScreenModel, body: int, now: Now) -> int:
+    """Lines for the upcoming section: what it needs, up to a quarter of the body."""
+    if not model.show_upcoming or CONTRACTS not in model.kinds or body < 6:
+        return 0
+    need = 2 + max(1, len(upcoming_events(model, now.wall_ms)))
+    return min(need, max(3, body // 4))
+
+
+def upcoming_section(model: ScreenModel, width: int, height: int, now: Now) -> list[RenderableType]:
+    if height <= 0:
+        return []
+    events = upcoming_events(model, now.wall_ms)
+    shown = events[: max(0, height - 2)]
+    title = Text("Upcoming listings and deliveries", style="bold")
+    count = f"  {len(shown)} of {len(events)}" if len(shown) < len(events) else f"  {len(events)}"
+    title.append(count)
+    _append_search(title, model)
+    title.append("  (u hides)", style="dim")
+    if not events:
+        title.append("  none scheduled", style="dim")
+        return [_line(title, width)]
+    table = grid(UPCOMING_COLUMNS, [upcoming_cells(e, now.wall_ms) for e in shown], width)
+    return _section(title, table if height >= 2 else None, width)
+
+
+# --- contract detail -----------------------------------------------------------
+
+# Draws the brackets table and ladder of `binmon brackets` into lines of Text.
+_DETAIL_CONSOLE: Console | None = None
+
+
+def _render_lines(renderable: RenderableType, width: int) -> list[Text]:
+    global _DETAIL_CONSOLE
+    console = _DETAIL_CONSOLE
+    if console is None:
+        console = _DETAIL_CONSOLE = Console(
+            file=io.StringIO(),
+            force_terminal=True,
+            color_system="truecolor",
+            legacy_windows=False,
+            markup=False,
+            emoji=False,
+            highlight=False,
+        )
+    options = console.options.update(width=max(1, width), no_wrap=False)
+    out = []
+    for segments in console.render_lines(renderable, options, pad=False):
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for segment in segments:
+            if not segment.control:
+                line.append(segment.text, segment.style)
+        line.rstrip()
+        out.append(line)
+    return out
+
+
+def _when_text(label: str, ms: int | None, now_ms: float) -> Text:
+    text = Text(f"{label} ", style="dim")
+    if ms is None:
+        text.append("unknown")
+        return text
+    text.append(date_time(ms))
+    if ms < PERPETUAL_FROM_MS and ms > now_ms:
+        text.append(f" (in {duration((ms - now_ms) / 1000)})", style="bold yellow")
+    return text
+
+
+def detail_section(model: ScreenModel, width: int, height: int, now: Now) -> list[RenderableType]:
+    """One contract: what is known of it, its bracket ladder, its changes this run."""
+    if height <= 0 or model.detail is None:
+        return []
+    symbol = model.detail
+    contract = model.contracts.get(symbol)
+    title = Text(safe(symbol, 40), style="bold")
+    if contract is not None:
+        for value in (contract.contract_type, contract.market):
+            if value:
+                title.append(f"  {safe(value, 40)}")
+        title.append("  ")
+        title.append_text(status_text(contract.status))
+        if contract.pair and contract.pair != symbol:
+            title.append(f"  pair {safe(contract.pair, 40)}")
+    title.append("  Esc back  ↑↓ other contracts", style="dim")
+    out: list[Text] = [_line(title, width)]
+    if contract is None:
+        out.append(_line(Text("no longer known to the exchange", style="yellow"), width))
+        return list(out[:height])
+    times = _when_text("listing", contract.onboard_time, now.wall_ms)
+    times.append("   ")
+    times.append_text(_when_text("delivery", contract.delivery_time, now.wall_ms))
+    out.append(_line(times, width))
+
+    history = list(model.history.get(symbol, ()))
+    changes = [Text("Changes seen this run", style="bold")]
+    changes[0].append("  (UTC, newest first)", style="dim")
+    if not history:
+        changes.append(Text("none yet", style="dim"))
+    for entry in history:
+        line = Text(clock_time(entry.time_ms, now.wall_ms), style="dim")
+        line.append("  ")
+        line.append_text(entry.text)
+        changes.append(line)
+    # The ladder gets the room; the changes keep a few lines at the bottom.
+    room = height - len(out) - 1
+    keep = min(len(changes), max(2, room // 3))
+    ladder_room = room - keep
+
+    brackets = list(contract.brackets.values()) if contract.brackets else []
+    picture: list[Text] = []
+    if brackets:
+        picture = _render_lines(_bracket_picture(symbol, brackets, width), width)
+    else:
+        picture = [
+            Text(
+                "No brackets seen yet: the stream sends a ladder when it changes "
+                f"(binmon brackets {safe(symbol, 40)} asks the exchange).",
+                style="dim",
+            )
+        ]
+    out += [_line(t, width) for t in picture[: max(0, ladder_room)]]
+    out.append(Text(""))
+    out += [_line(t, width) for t in changes[: max(0, height - len(out))]]
+    return list(out[:height])
+
+
+def _bracket_picture(symbol: str, brackets: list[Bracket], width: int) -> RenderableType:
+    """The table and the ladder of ``binmon brackets``, side by side when they fit."""
+    table = brackets_table(symbol, brackets)
+    ladder = Ladder(brackets)
+    if width >= 140:
+        pair = RichTable.grid(padding=(0, 4))
+        pair.add_column(no_wrap=True)
+        pair.add_column()
+        pair.add_row(table, ladder)
+        return pair
+    return Group(table, ladder)
+
+
+# --- help -----------------------------------------------------------------------
+
+# Every key of the live tables, in the order the help overlay lists them.
+HELP_KEYS: Final = (
+    ("q", "quit"),
+    ("?", "this help (any key closes it)"),
+    ("/", "filter symbols: a glob (btc*, *usdc) or any part of the name (btc); Enter applies"),
+    ("Esc", "clear the filter; leave a contract's detail"),
+    ("p", "pause the display (events are still received and counted); p again resumes"),
+    ("u", "show or hide upcoming listings and deliveries, counting down"),
+    ("↑ ↓  k j", "move the selection in the contract table"),
+    ("PgUp PgDn  b space", "a page up or down"),
+    ("Home End  g G", "first or last contract"),
+    ("Enter", "open the selected contract: its bracket ladder and changes this run"),
+    ("s", "sort the asset table: symbol, biggest 5-minute move, price"),
+    ("c", "sort the contract table: recent changes first, symbol"),
+)
+
+
+def help_section(width: int, height: int) -> list[RenderableType]:
+    if height <= 0:
+        return []
+    out: list[RenderableType] = [_line(Text("Keys  (any key closes this)", style="bold"), width)]
+    pad = max(cell_len(k) for k, _ in HELP_KEYS)
+    for key, what in HELP_KEYS:
+        line = Text(f"  {key:<{pad}}  ", style="bold")
+        line.append(what)
+        out.append(_line(line, width))
+    return out[:height]
 
 
 # --- change log --------------------------------------------------------------
@@ -751,21 +1078,40 @@ def header_line(model: ScreenModel, width: int, now: Now) -> Text:
         line.append(f"  {clock_time(now.wall_ms, now.wall_ms)} UTC", style="dim")
     else:
         line.append(f"  {timestamp(now.wall_ms)} UTC (recording)", style="dim")
-    keys = ["q quit"]
+    if model.paused_at_ms is not None:
+        line.append("  ")
+        line.append(" ⏸ PAUSED ", style="bold reverse yellow")
+        since = clock_time(model.paused_at_ms, now.wall_ms)
+        line.append(f" since {since}, {model.paused_events} events received  p resumes")
+    # Most useful first: as many as fit, and always the way to the rest.
+    keys = ["q quit", "? help", "/ filter"]
     if ASSETS in model.kinds:
         keys.append(f"s sort assets ({model.asset_sort})")
     if CONTRACTS in model.kinds:
         keys.append(f"c sort contracts ({model.contract_sort})")
-        keys.append("↑↓ PgUp PgDn scroll")
-    hint = "  ".join(keys)
+        keys += ["↑↓ select", "Enter detail", "u upcoming"]
+    keys.append("p pause")
     room = width - line.cell_len - 2
-    if room >= cell_len(hint):
+    hint = ""
+    for key in keys:
+        longer = f"{hint}  {key}" if hint else key
+        if cell_len(longer) > room:
+            break
+        hint = longer
+    if hint:
         line.append(" " * (room - cell_len(hint) + 2))
         line.append(hint, style="dim")
     return _line(line, width)
 
 
 def footer_line(model: ScreenModel, width: int, now: Now) -> Text | None:
+    if model.prompt is not None:
+        line = Text("/", style="bold")
+        line.append(safe(model.prompt, PROMPT_LIMIT))
+        line.append("▏", style="blink")
+        line.append("  filter symbols: a glob (btc*) or any part (btc)", style="dim")
+        line.append("  Enter applies  Esc clears", style="dim")
+        return _line(line, width)
     if not model.messages:
         return None
     at, message = model.messages[-1]
@@ -777,6 +1123,22 @@ def footer_line(model: ScreenModel, width: int, now: Now) -> Text | None:
 
 
 # --- the whole screen ----------------------------------------------------------
+
+
+def body_sections(model: ScreenModel, width: int, body: int, now: Now) -> list[RenderableType]:
+    """Everything between the status lines and the footer, one line each."""
+    if model.detail is not None:
+        return detail_section(model, width, body, now)
+    upcoming_h = upcoming_height(model, body, now)
+    asset_h, contract_h, log_h = layout(model, body - upcoming_h)
+    sections: list[RenderableType] = []
+    if ASSETS in model.kinds:
+        sections += asset_section(model, width, asset_h, now)
+    if CONTRACTS in model.kinds:
+        sections += upcoming_section(model, width, upcoming_h, now)
+        sections += contract_section(model, width, contract_h, now)
+        sections += log_section(model, width, log_h, now)
+    return sections
 
 
 def layout(model: ScreenModel, height: int) -> tuple[int, int, int]:
@@ -799,8 +1161,8 @@ def layout(model: ScreenModel, height: int) -> tuple[int, int, int]:
         log = 2
     assets = asset_need = 0
     if has_assets:
-        symbol_ok = model.filters.symbol_ok
-        asset_need = 2 + max(1, sum(1 for r in model.assets.values() if symbol_ok(r.event.symbol)))
+        visible = model.symbol_visible
+        asset_need = 2 + max(1, sum(1 for r in model.assets.values() if visible(r.event.symbol)))
         assets = min(asset_need, max(3, (rest - log) // 2), rest)
     contracts = max(0, rest - log - assets)
     if contracts < 3 and log:
@@ -853,13 +1215,14 @@ def render_screen(
     body = height - len(top) - len(bottom)
     if body < 0:
         return Group(*(top + bottom)[: max(height, 0)])
-    asset_h, contract_h, log_h = layout(model, body)
-    sections: list[RenderableType] = []
-    if ASSETS in model.kinds:
-        sections += asset_section(model, width, asset_h, now)
-    if CONTRACTS in model.kinds:
-        sections += contract_section(model, width, contract_h, now)
-        sections += log_section(model, width, log_h, now)
+    if model.help_shown:
+        sections = help_section(width, body)
+    elif model.frozen is not None and model.frozen[0] == (width, height):
+        sections = model.frozen[1]  # paused: the tables as they were
+    else:
+        sections = body_sections(model, width, body, now)
+        if model.paused_at_ms is not None:
+            model.frozen = ((width, height), sections)
     # Every renderable here is one line: pad so the footer sits on the last row.
     filler = [Text("") for _ in range(body - len(sections))]
     return Group(*top, *sections, *filler, *bottom)
