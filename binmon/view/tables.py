@@ -182,6 +182,7 @@ class ScreenModel:
     _row_cache: dict[str, tuple[tuple[Any, ...], list[Text]]] = field(default_factory=dict)
     _upcoming_key: tuple[Any, ...] | None = None
     _upcoming: list[Upcoming] = field(default_factory=list)
+    _upcoming_at: int = 0
 
     # -- updates (called by the live view) ------------------------------------
 
@@ -776,13 +777,13 @@ def upcoming_events(model: ScreenModel, now_ms: float) -> list[Upcoming]:
     """
     now = int(now_ms)
     key = (model.contracts_version, len(model.contracts), model.filters, model.search)
-    if model._upcoming_key != key or (model._upcoming and now < model._upcoming_key[-1]):
+    # A replay's clock can go back (another file): then the list is stale too.
+    if model._upcoming_key != key or now < model._upcoming_at:
         visible = [c for c in model.contracts.values() if contract_visible(model.filters, c)]
         if model.search is not None:
             visible = [c for c in visible if model.search.matches(c.symbol)]
         model._upcoming = upcoming(visible, now)
-        model._upcoming_key = (*key, now)
-        key = model._upcoming_key
+        model._upcoming_key, model._upcoming_at = key, now
     events = model._upcoming
     first = 0
     while first < len(events) and events[first].time <= now:
