@@ -27,7 +27,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def invoke(*args: str, config: Path | None, **env: str) -> tuple[int, str, str]:
-    environ = {"BINMON_CONFIG": str(config) if config else "", **env}
+    # Without a file of its own a test keeps the suite's (absent) one.
+    environ = {**({"BINMON_CONFIG": str(config)} if config else {}), **env}
     result = CliRunner().invoke(cli, list(args), env=environ)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
