@@ -29,6 +29,16 @@ def apply_config_file(ctx: click.Context) -> None:
         ctx.default_map = {**(ctx.default_map or {}), name: default_map(settings)}
 
 
+def _complete_command(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from click.shell_completion import CompletionItem
+
+    group = ctx.find_root().command
+    names = group.commands if isinstance(group, click.Group) else {}
+    return [CompletionItem(name) for name in sorted(names) if name.startswith(incomplete)]
+
+
 @click.command(
     "config",
     short_help="Where the config file is, and the settings in effect for a command.",
@@ -39,7 +49,9 @@ Examples:
   BINMON_CONFIG=./ci.toml binmon config assets
 """,
 )
-@click.argument("command_name", metavar="[COMMAND]", required=False)
+@click.argument(
+    "command_name", metavar="[COMMAND]", required=False, shell_complete=_complete_command
+)
 @click.pass_context
 def command(ctx: click.Context, command_name: str | None) -> None:
     """Show the config file's path and the settings in effect for COMMAND.
