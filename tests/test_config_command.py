@@ -189,7 +189,7 @@ def test_the_readme_example_is_a_valid_file(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     path = write(tmp_path, example)
-    code, out, err = invoke("config", config=path)
+    code, _, err = invoke("config", config=path)
     assert (code, err) == (0, "")
     assert rows(invoke("config", "watch", config=path)[1])["--contract-sort"] == (
         '"symbol"',
