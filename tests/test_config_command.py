@@ -183,3 +183,15 @@ async def test_count_from_the_file_stops_assets_and_flags_and_env_win(tmp_path: 
     from_file, from_flag = outputs
     assert len(from_file) == 3 and len(from_flag) == 5
     assert {line["type"] for line in from_file + from_flag} == {"asset_index"}
+
+
+def test_the_readme_example_is_a_valid_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = write(tmp_path, example)
+    code, _, err = invoke("config", config=path)
+    assert (code, err) == (0, "")
+    assert rows(invoke("config", "watch", config=path)[1])["--contract-sort"] == (
+        '"symbol"',
+        "file, [watch]",
+    )

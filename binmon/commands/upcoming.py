@@ -117,12 +117,12 @@ def _write_table(events: list[Upcoming], now_ms: int, env: Environment) -> None:
 
     # The console is made as `brackets` makes its own.
     from binmon.commands.brackets import _console
-    from binmon.upcoming_view import upcoming_table
+    from binmon.upcoming_view import UpcomingView
 
     console = _console(env)
     try:
         if events:
-            console.print(upcoming_table(events, now_ms))
+            console.print(UpcomingView(events, now_ms))
         else:
             console.print("No listings or deliveries scheduled.", markup=False)
     finally:
