@@ -12,12 +12,12 @@ import click
 
 from binmon.commands.options import (
     current_env,
-    endpoints,
     rest_url_options,
     symbol_option,
     verbosity,
     verbosity_options,
 )
+from binmon.endpoints import endpoints
 
 if TYPE_CHECKING:
     from binmon.env import Environment
