@@ -325,3 +325,154 @@ def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) ->
     term.send(b"q")
     assert term.wait_exit() == 0
     assert b"Traceback" not in term.raw
+
+
+# --- the keys -----------------------------------------------------------------------------
+
+LADDER = [
+    {"bs": 1, "bnf": 0, "bnc": 300000, "mmr": 0.004, "cf": 0, "mi": 101, "ma": 125},
+    {"bs": 2, "bnf": 300000, "bnc": 800000, "mmr": 0.005, "cf": 300, "mi": 1, "ma": 100},
+]
+
+
+class KeyedExchange:
+    """Two assets whose index moves on every frame (0.1 s apart), three perpetuals,
+    a listing two minutes away, and BTCUSDT's leverage cut from 125x to 100x."""
+
+    def __init__(self, exchange: FakeExchange) -> None:
+        soon = dict(symbol_info("SOONUSDT", "PENDING_TRADING"), onboardDate=NOW_MS + 120_000)
+        exchange.exchange_info = {
+            "symbols": [symbol_info(s) for s in ("BTCUSDT", "ETHUSDT", "XYZUSDT")] + [soon]
+        }
+        exchange.asset_index = [rest_asset(s, "0.27462452") for s in ("ADAUSD", "BTCUSD")]
+        exchange.script = self.script
+        self.frames = 0
+
+    async def script(self, ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        import json
+
+        from tests.exchange import ASSET
+
+        if "contractInfo" in request.query.get("streams", ""):
+            cut = [dict(LADDER[0], ma=100), LADDER[1]]
+            await ws.send_str(contract_frame(NOW_MS, "BTCUSDT", bks=LADDER))
+            await ws.send_str(contract_frame(NOW_MS + 1, "BTCUSDT", bks=cut))
+            await hold(ws)
+            return
+        with contextlib.suppress(ConnectionError):
+            while True:
+                self.frames += 1
+                price = f"1.{self.frames:08d}"
+                now = int(time.time() * 1000)
+                data = [dict(ASSET, E=now, s=s, i=price) for s in ("ADAUSD", "BTCUSD")]
+                await ws.send_str(json.dumps({"stream": "!assetIndex@arr", "data": data}))
+                await asyncio.sleep(0.1)
+
+
+def contract_rows(term: PtyProcess) -> list[str]:
+    symbols = ("BTCUSDT", "ETHUSDT", "XYZUSDT", "SOONUSDT")
+    return [ln.split()[0] for ln in term.screen.display if ln.startswith(symbols)]
+
+
+def asset_rows(term: PtyProcess) -> list[str]:
+    return [ln for ln in term.screen.display if ln.startswith(("ADAUSD", "BTCUSD "))]
+
+
+def test_filter_help_and_contract_detail_keys(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    KeyedExchange(exchange)
+    term = launch(started, ["watch", *exchange.args()], cols=160, rows=45)
+    term.wait_for_text("ADAUSD", "BTCUSD", "SOONUSDT", "b1 max lev 125 → 100", "? help")
+    assert len(contract_rows(term)) == 4
+
+    # `/` filter: plain text is found anywhere in the symbol, in both tables.
+    term.send(b"/ethx")
+    term.wait_for(lambda: term.screen.display[-1].startswith("/ethx"), "the filter prompt")
+    term.send(b"\x7f\n")  # Backspace, Enter
+    term.wait_for(lambda: contract_rows(term) == ["ETHUSDT"], "only ETHUSDT")
+    term.wait_for_text("filter: eth")
+    assert asset_rows(term) == []
+    term.send(b"/\x15btc*\n")  # a glob matches the whole symbol
+    term.wait_for(lambda: contract_rows(term) == ["BTCUSDT"], "only BTCUSDT")
+    assert [row.split()[0] for row in asset_rows(term)] == ["BTCUSD"]
+    term.send(b"\x1b")  # a lone Esc clears it
+    term.wait_for(lambda: len(contract_rows(term)) == 4, "every contract again")
+    assert "filter:" not in term.text and len(asset_rows(term)) == 2
+
+    # `?` help lists every key; any key closes it.
+    term.send(b"?")
+    term.wait_for_text("Keys  (any key closes this)", "pause the display", "upcoming listings")
+    assert "Contracts" not in term.text
+    term.send(b"x")
+    term.wait_for_text("Contracts", "Asset index")
+
+    # ↑↓ select (the first press selects the top row), Enter opens it, Esc goes back.
+    term.send(b"c")  # by symbol: BTCUSDT first
+    term.wait_for_text("c sort contracts (symbol)")
+    term.send(b"\x1b[B")
+    term.wait_for(
+        lambda: any(
+            term.screen.buffer[y][0].reverse and line.startswith("BTCUSDT")
+            for y, line in enumerate(term.screen.display)
+        ),
+        "BTCUSDT highlighted",
+    )
+    term.send(b"\n")
+    term.wait_for_text(
+        "BTCUSDT  PERPETUAL  UM  TRADING  Esc back",
+        "Max leverage by notional (log scale)",
+        "Changes seen this run",
+        "bracket 1 max leverage 125 → 100",
+    )
+    assert "100x ███" in term.text and "Notional" in term.text and "Contracts" not in term.text
+    term.send(b"\x1b")
+    term.wait_for_text("Contracts", "Asset index")
+    term.send(b"q")
+    assert term.wait_exit() == 0
+    assert b"Traceback" not in term.raw
+
+
+def test_pause_freezes_the_screen_and_upcoming_counts_down(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    feed = KeyedExchange(exchange)
+    term = launch(started, ["watch", *exchange.args()], cols=160, rows=45)
+    term.wait_for(lambda: len(asset_rows(term)) == 2 and "SOONUSDT" in term.text, "the tables")
+
+    term.send(b"p")
+    term.wait_for_text("PAUSED")
+    frozen = asset_rows(term)
+    frames = feed.frames
+
+    def counted() -> int:
+        found = re.search(r"(\d+) events received", term.line("binmon watch"))
+        return int(found.group(1)) if found else -1
+
+    # Events keep arriving and are counted on screen; the tables do not move.
+    term.wait_for(lambda: counted() >= 10 and feed.frames >= frames + 5, "events counted")
+    assert asset_rows(term) == frozen
+    term.send(b"p")
+    term.wait_for(lambda: "PAUSED" not in term.text and asset_rows(term) != frozen, "resumed")
+
+    term.send(b"u")
+    term.wait_for_text("Upcoming listings and deliveries", "listing")
+
+    def left() -> int | None:
+        """Seconds left to SOONUSDT's listing, as the upcoming section shows them."""
+        for line in term.screen.display:
+            found = re.match(r"\s*in (?:(\d+)m)?(\d+)(?:\.\d)?s\s.*listing\s+SOONUSDT", line)
+            if found:
+                return int(found.group(1) or 0) * 60 + int(found.group(2))
+        return None
+
+    term.wait_for(lambda: left() is not None, "the listing's countdown")
+    first = left()
+    assert first is not None and 60 < first <= 120
+    term.wait_for(lambda: left() != first, "the countdown to move")
+    now_left = left()
+    assert now_left is not None and first - 3 <= now_left < first  # counting down
+    term.send(b"u")
+    term.wait_for(lambda: "Upcoming" not in term.text, "upcoming hidden")
+    term.send(b"q")
+    assert term.wait_exit() == 0
