@@ -86,11 +86,16 @@ def test_universe_is_realistic() -> None:
     }
     markets = Counter(c.market for c in contracts.values())
     assert markets[1] > 500 and 10 <= markets[2] <= 60
+    announced = []
     for c in contracts.values():
         if c.market == 2 and c.contract_type == "PERPETUAL":
             assert c.symbol == f"{c.pair}_PERP" and c.margin == c.base
-        if c.contract_type == "PERPETUAL" and c.status != "SETTLING":
-            assert c.delivery_ms == PERPETUAL_DELIVERY_MS
+        perpetual = c.contract_type == "PERPETUAL" and c.status != "SETTLING"
+        if perpetual and c.delivery_ms != PERPETUAL_DELIVERY_MS:
+            # A delisting announced: still trading, delivered days from now.
+            assert c.status == "TRADING"
+            assert START + 2 * 86_400_000 <= c.delivery_ms <= START + 14 * 86_400_000
+            announced.append(c.symbol)
         if c.status == "SETTLING":
             # Delisted perpetuals carry their real delist time.
             assert c.onboard_ms < c.delivery_ms < START
@@ -108,6 +113,7 @@ def test_universe_is_realistic() -> None:
                 datetime.fromtimestamp(c.delivery_ms / 1000, UTC).strftime("%y%m%d")
             )
     assert contracts["BTCUSDT"].onboard_ms == 1569398400000
+    assert len(announced) == 3
 
 
 def test_assets() -> None:
@@ -241,6 +247,14 @@ def test_delistings_and_bracket_changes(long_run: tuple[Scenario, list[Tick]]) -
     settling = [e for e in events if e.cs == "SETTLING"]
     assert len(settling) >= 20
     assert all(e.bks == [] and e.dt <= e.E for e in settling)
+    # Each was announced first: still trading, its delivery date set ahead.
+    announced = {
+        e.s: e.dt
+        for e in events
+        if e.cs == "TRADING" and e.ct == "PERPETUAL" and e.E < e.dt < PERPETUAL_DELIVERY_MS
+    }
+    for e in settling:
+        assert announced.get(e.s) == e.dt, e.s
     with_brackets = [e for e in events if e.bks]
     assert len(with_brackets) >= 100
     for e in with_brackets:
@@ -283,7 +297,9 @@ def test_state_follows_events(long_run: tuple[Scenario, list[Tick]]) -> None:
     scenario, ticks = long_run
     latest: dict[str, ContractInfoUpdate] = {}
     for e in contract_events(ticks):
-        latest[e.s] = e
+        # By event time: a resend keeps its (older) time and says nothing new.
+        if e.s not in latest or e.E >= latest[e.s].E:
+            latest[e.s] = e
     for symbol, e in latest.items():
         contract = scenario.contracts.get(symbol)
         if contract is None:
@@ -291,6 +307,47 @@ def test_state_follows_events(long_run: tuple[Scenario, list[Tick]]) -> None:
         assert contract.status == e.cs
         assert contract.contract_type == e.ct
         assert_ladder(contract.brackets, symbol)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_first_fifteen_seconds_show_each_kind_of_change(seed: int) -> None:
+    # What a client that subscribed at once sees (its book seeded from the
+    # scenario's exchangeInfo): a listing, a status change, a bracket change,
+    # a leverage cut and an announced delisting, all on the scenario's clock.
+    from binmon.server.rest import _symbol_json
+    from binmon.state import ContractBook, contracts_from_exchange_info
+
+    scenario = Scenario(seed, start_ms=START)
+    book = ContractBook()
+    info = {"symbols": [_symbol_json(c) for c in scenario.contracts.values()]}
+    book.seed(contracts_from_exchange_info(info, market=None))
+    seen: dict[str, list[object]] = {}
+    for tick in run(scenario, 15):
+        assert tick.time_ms - START <= 15_000
+        for event in tick.contracts:
+            (decoded,) = decode_payload("!contractInfo", encode(event)).events
+            assert isinstance(decoded, ContractInfo)
+            for change in book.apply(decoded):
+                seen.setdefault(change.field, []).append(change)
+    assert "listed" in seen
+    assert any(c.old == "PENDING_TRADING" and c.new == "TRADING" for c in seen["status"])  # type: ignore[attr-defined]
+    assert any(
+        c.old == PERPETUAL_DELIVERY_MS and c.new < PERPETUAL_DELIVERY_MS  # type: ignore[attr-defined]
+        for c in seen["delivery_time"]
+    )
+    cuts = [c for c in seen.get("max_leverage", []) if int(c.new) < int(c.old)]  # type: ignore[attr-defined]
+    assert cuts
+    brackets = {"notional_cap", "notional_floor", "bracket", "max_leverage"} & set(seen)
+    assert len(brackets) >= 2  # the cut and another bracket change
+
+
+def test_pace_after_the_opening_act(long_run: tuple[Scenario, list[Tick]]) -> None:
+    _, ticks = long_run
+    opening = contract_events(ticks[:15])
+    later = contract_events(ticks[15:])
+    # About one event every few seconds: slower than the opening's five in 15 s.
+    assert len(opening) >= 5
+    assert len(ticks[15:]) / 8 <= len(later) <= len(ticks[15:]) / 2
 
 
 def test_determinism() -> None:

@@ -8,6 +8,11 @@ returns the frames of that period: one ``assetIndexUpdate`` per asset and the
 quarterly rolls, bracket adjustments, and the odd duplicate frame the real
 exchange is known to send).
 
+The first ticks are an opening act (:data:`OPENING_ACT`): someone starting
+``binmon demo`` sees a listing, a leverage cut, an announced delisting, the
+listing going live and a bracket change within fifteen seconds; random
+events at their usual pace follow.
+
 Everything is driven by tick counts, not wall time, so the same seed and the
 same sequence of ``now_ms`` give the same frames, and a faster tick rate
 speeds contract events up proportionally. Published decimals are exact:
@@ -197,6 +202,11 @@ def ladder_rungs(kind: str, first_cap: int) -> list[Rung]:
 
 
 _NICE: Final = (10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 80)
+
+
+def _floor_leverage(rungs: list[Rung], k: int) -> int:
+    """The lowest max leverage bracket ``k`` can have: above the next bracket's."""
+    return rungs[k + 1][0] + 1 if k + 1 < len(rungs) else 1
 
 
 def _nice_between(lo: int, hi: int, exclude: int) -> list[int]:
@@ -464,6 +474,30 @@ _PENDING_BRACKETS: Final = "pending_brackets"
 _RESEND: Final = "resend"
 _DELIVERED: Final = "delivered"
 _LIST_QUARTER: Final = "list_quarter"
+_SETTLE: Final = "settle"
+_OPENING: Final = "opening"
+
+# The opening act: (tick, event kind). Its first event waits three ticks, as
+# long as a client takes to start and subscribe. A client learns a ladder
+# from the stream (exchangeInfo has none), so bracket changes are only
+# visible on a ladder it has seen: the new listing publishes its ladder while
+# pending (as real listings do), then has it cut and adjusted; it goes live
+# at its onboard time, six ticks after the announcement.
+OPENING_ACT: Final = (
+    (3, "list"),
+    (4, "pending_brackets"),
+    (6, "leverage_cut"),
+    (7, "delist"),
+    (12, "cap"),
+)
+OPENING_LISTING_TICKS: Final = 6
+OPENING_END: Final = 13
+# Bracket changes go to a contract whose ladder this run has already
+# published this often, so that a client sees them as changes.
+REVISIT: Final = 0.6
+# Delistings are announced this many ticks ahead (a week on the exchange; a
+# demo wants to see the countdown end).
+DELIST_NOTICE: Final = (30, 120)
 
 _EVENT_WEIGHTS: Final = (
     ("list", 10),
@@ -523,10 +557,24 @@ class Scenario:
                 # Announced listings go live at their onboard time (in scenario seconds).
                 delay = -(-(contract.onboard_ms - start_ms) // 1000) + 1
                 self._schedule(delay, _GO_LIVE, contract.symbol)
+            elif (
+                contract.status == "TRADING"
+                and start_ms < contract.delivery_ms < (PERPETUAL_DELIVERY_MS)
+                and contract.contract_type == "PERPETUAL"
+            ):
+                # Announced delistings settle at their delivery time, likewise.
+                delay = -(-(contract.delivery_ms - start_ms) // 1000) + 1
+                self._schedule(delay, _SETTLE, contract.symbol)
         self._recent: deque[ContractInfoUpdate] = deque(maxlen=8)
         # The newest event time sent per symbol (see _in_order).
         self._last_event_ms: dict[str, int] = {}
-        self._next_event_tick = self._rng.randint(*self.EVENT_GAP)
+        # Symbols whose ladder went out in this run, in order (a dict, not a
+        # set: iteration order must not depend on string hashing).
+        self._published: dict[str, None] = {}
+        self._opening_symbol: str | None = None
+        for tick, kind in OPENING_ACT:
+            self._schedule(tick, _OPENING, kind)
+        self._next_event_tick = OPENING_END + self._rng.randint(*self.EVENT_GAP)
         self._last_roll_tick = -self.ROLL_COOLDOWN_TICKS
         self._kinds = [k for k, _ in _EVENT_WEIGHTS]
         self._weights = [w for _, w in _EVENT_WEIGHTS]
@@ -692,6 +740,15 @@ class Scenario:
                 )
             )
 
+        # A few delistings already announced: still trading, a delivery date days away.
+        candidates = [
+            c
+            for c in self.contracts.values()
+            if c.status == "TRADING" and c.base not in _LARGE and c.onboard_ms > FIRST_LISTING_MS
+        ]
+        for contract in rng.sample(candidates, min(3, len(candidates))):
+            contract.delivery_ms = start + rng.randint(2 * 24, 14 * 24) * _HOUR_MS
+
         usdc_from = 1704067200000  # 2024-01-01
         for idx, base in enumerate([b for b in bases if b in _LARGE]):
             ot = usdc_from + idx * 7 * _DAY_MS
@@ -853,7 +910,9 @@ class Scenario:
                 return events
         return []
 
-    def _list(self) -> list[ContractInfoUpdate]:
+    def _list(
+        self, delay: int | None = None, *, pending_brackets: bool = True
+    ) -> list[ContractInfoUpdate]:
         rng = self._rng
         base = self._synthetic_name(rng)
         roll = rng.random()
@@ -867,7 +926,8 @@ class Scenario:
             market = UM
         else:
             symbol, pair, quote, margin, market = f"{base}USD_PERP", f"{base}USD", "USD", base, CM
-        delay = rng.randint(8, 30)
+        if delay is None:
+            delay = rng.randint(8, 30)
         onboard = self.now_ms + delay * self.interval_ms
         contract = self._add(
             Contract(
@@ -885,7 +945,7 @@ class Scenario:
                 rungs=self._ladder(rng.choice(("mid", "small", "small")), rng, market),
             )
         )
-        if rng.random() < 0.4:
+        if rng.random() < 0.4 and pending_brackets:
             # Real quirk: brackets published while still PENDING_TRADING.
             self._schedule(rng.randint(1, delay - 1), _PENDING_BRACKETS, symbol)
         # Goes live at the onboard time, as the exchange does (0.3-12 s late).
@@ -893,39 +953,71 @@ class Scenario:
         return [contract.frame(self._event_ms())]
 
     def _delist(self) -> list[ContractInfoUpdate]:
+        """Announce a delisting, as the exchange does: the perpetual keeps
+        trading with its delivery date set to the delist time, then settles."""
         contract = self._pick(frozenset({"TRADING"}), perpetual_only=True)
-        if contract is None or contract.base in ("BTC", "ETH"):
+        if (
+            contract is None
+            or contract.base in ("BTC", "ETH")
+            or contract.delivery_ms != PERPETUAL_DELIVERY_MS
+        ):
             return []
-        contract.status = "SETTLING"
-        event_ms = self._event_ms()
-        contract.delivery_ms = event_ms - event_ms % self.interval_ms
-        contract.gone_tick = self.ticks
-        return [contract.frame(event_ms)]
+        notice = self._rng.randint(*DELIST_NOTICE)
+        contract.delivery_ms = self.now_ms + notice * self.interval_ms
+        self._schedule(notice + 1, _SETTLE, contract.symbol)
+        return [contract.frame(self._event_ms())]
 
     def _bracket_event(self, contract: Contract, rungs: list[Rung]) -> list[ContractInfoUpdate]:
         contract.set_rungs(rungs)
-        return [contract.frame(self._event_ms(), with_brackets=True)]
+        return [self._ladder_frame(contract)]
 
-    def _change_leverage(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+    def _ladder_frame(self, contract: Contract) -> ContractInfoUpdate:
+        self._published[contract.symbol] = None
+        return contract.frame(self._event_ms(), with_brackets=True)
+
+    def _pick_ladder(self, target: str | None = None) -> Contract | None:
+        """A live contract for a bracket change: ``target``, or often one whose
+        ladder clients have seen this run (real adjustments, too, come back to
+        the same new listings), else any."""
+        if target is not None:
+            contract = self.contracts.get(target)
+            return contract if contract is not None and contract.status in _LIVE else None
+        published = self._published
+        if published and self._rng.random() < REVISIT:
+            symbols = list(published)
+            contract = self.contracts.get(symbols[self._rng.randrange(len(symbols))])
+            if contract is not None and contract.status in _LIVE:
+                return contract
+        return self._pick(_LIVE)
+
+    def _change_leverage(
+        self, *, cut: bool = False, target: str | None = None
+    ) -> list[ContractInfoUpdate]:
+        """A bracket's max leverage moves (``cut``: the first bracket's, down)."""
+        contract = self._pick_ladder(target)
         if contract is None:
             return []
         rungs = list(contract.rungs)
         k = self._rng.randrange(len(rungs) - 1) if len(rungs) > 1 else 0
+        if cut:
+            # The first bracket with room below its max leverage.
+            k = next((i for i in range(len(rungs)) if rungs[i][0] > _floor_leverage(rungs, i)), 0)
         lev = rungs[k][0]
-        lo = rungs[k + 1][0] + 1 if k + 1 < len(rungs) else 1
+        lo = _floor_leverage(rungs, k)
         if k == 0:
             choices = [x for x in (10, 15, 20, 25, 50, 75, 100, 125) if x >= lo and x != lev]
         else:
             hi = rungs[k - 1][0] - 1
             choices = [x for x in range(lo, hi + 1) if x != lev]
+        if cut:
+            choices = [x for x in choices if x < lev] or list(range(lo, lev))
         if not choices:
             return []
         rungs[k] = (self._rng.choice(choices), rungs[k][1], rungs[k][2])
         return self._bracket_event(contract, rungs)
 
-    def _change_cap(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+    def _change_cap(self, target: str | None = None) -> list[ContractInfoUpdate]:
+        contract = self._pick_ladder(target)
         if contract is None:
             return []
         rungs = list(contract.rungs)
@@ -939,8 +1031,8 @@ class Scenario:
         rungs[k] = (rungs[k][0], rungs[k][1], self._rng.choice(choices))
         return self._bracket_event(contract, rungs)
 
-    def _split_bracket(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+    def _split_bracket(self, target: str | None = None) -> list[ContractInfoUpdate]:
+        contract = self._pick_ladder(target)
         if contract is None:
             return []
         rungs = list(contract.rungs)
@@ -987,7 +1079,33 @@ class Scenario:
         event_ms = self._event_ms()
         return [old.frame(event_ms), nxt.frame(event_ms)]
 
+    def _opening(self, kind: str) -> list[ContractInfoUpdate]:
+        """One event of the opening act; a bracket change of another kind if
+        the one asked for finds nothing to act on."""
+        if kind == "list":
+            events = self._list(delay=OPENING_LISTING_TICKS, pending_brackets=False)
+            self._opening_symbol = events[0].s
+            return events
+        symbol = self._opening_symbol
+        if kind == "pending_brackets":
+            contract = self.contracts.get(symbol) if symbol else None
+            return [self._ladder_frame(contract)] if contract is not None else []
+        if kind == "delist":
+            for _ in range(20):
+                if events := self._delist():
+                    return events
+            return []
+        if kind == "leverage_cut":
+            events = self._change_leverage(cut=True, target=symbol)
+        else:
+            events = self._change_cap(target=symbol)
+        # Some ladder has room for another change of some kind.
+        return events or self._split_bracket(target=symbol) or self._change_leverage(target=symbol)
+
     def _follow_up(self, kind: str, arg: object) -> list[ContractInfoUpdate]:
+        if kind == _OPENING:
+            assert isinstance(arg, str)
+            return self._opening(arg)
         if kind == _RESEND:
             assert isinstance(arg, ContractInfoUpdate)
             if self._rng.random() < 0.5:
@@ -1030,13 +1148,21 @@ class Scenario:
         if kind == _PENDING_BRACKETS:
             if contract.status != "PENDING_TRADING":
                 return []
-            return [contract.frame(self._event_ms(), with_brackets=True)]
+            return [self._ladder_frame(contract)]
         if kind == _GO_LIVE:
             if contract.status != "PENDING_TRADING":
                 return []
             contract.status = "TRADING"
             # Never before the onboard time when that has already come (wall-clock time).
             event_ms = max(self._event_ms(), min(contract.onboard_ms, self.now_ms))
+            return [contract.frame(event_ms)]
+        if kind == _SETTLE:
+            if contract.status != "TRADING":
+                return []
+            contract.status = "SETTLING"
+            contract.gone_tick = self.ticks
+            # Never before the announced time, as for a go-live.
+            event_ms = max(self._event_ms(), min(contract.delivery_ms, self.now_ms))
             return [contract.frame(event_ms)]
         if kind == _DELIVERED:
             contract.status = "DELIVERED"
