@@ -25,6 +25,7 @@ from binmon.server.scenario import (
     ladder_rungs,
     quarter_deliveries,
 )
+from binmon.state import Change, ContractBook, contracts_from_exchange_info
 
 START = 1767225600000  # 2026-01-01T00:00:00Z
 EIGHT_PLACES = re.compile(r"^\d+\.\d{8}$")
@@ -309,36 +310,50 @@ def test_state_follows_events(long_run: tuple[Scenario, list[Tick]]) -> None:
         assert_ladder(contract.brackets, symbol)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_the_first_fifteen_seconds_show_each_kind_of_change(seed: int) -> None:
-    # What a client that subscribed at once sees (its book seeded from the
-    # scenario's exchangeInfo): a listing, a status change, a bracket change,
-    # a leverage cut and an announced delisting, all on the scenario's clock.
+def changes_seen(scenario: Scenario, ticks: int) -> dict[str, list[Change]]:
+    """The changes a client that subscribed at once sees over ``ticks`` ticks
+    (its book seeded from the scenario's exchangeInfo), by field."""
     from binmon.server.rest import _symbol_json
-    from binmon.state import ContractBook, contracts_from_exchange_info
 
-    scenario = Scenario(seed, start_ms=START)
     book = ContractBook()
     info = {"symbols": [_symbol_json(c) for c in scenario.contracts.values()]}
     book.seed(contracts_from_exchange_info(info, market=None))
-    seen: dict[str, list[object]] = {}
-    for tick in run(scenario, 15):
-        assert tick.time_ms - START <= 15_000
+    seen: dict[str, list[Change]] = {}
+    for tick in run(scenario, ticks):
         for event in tick.contracts:
             (decoded,) = decode_payload("!contractInfo", encode(event)).events
             assert isinstance(decoded, ContractInfo)
             for change in book.apply(decoded):
                 seen.setdefault(change.field, []).append(change)
+    return seen
+
+
+def assert_each_kind_of_change(seen: dict[str, list[Change]]) -> None:
     assert "listed" in seen
-    assert any(c.old == "PENDING_TRADING" and c.new == "TRADING" for c in seen["status"])  # type: ignore[attr-defined]
+    assert any(c.old == "PENDING_TRADING" and c.new == "TRADING" for c in seen["status"])
+    # A delisting announced: the delivery date moves from the perpetuals' to a date.
     assert any(
-        c.old == PERPETUAL_DELIVERY_MS and c.new < PERPETUAL_DELIVERY_MS  # type: ignore[attr-defined]
+        c.old == PERPETUAL_DELIVERY_MS and c.new < PERPETUAL_DELIVERY_MS
         for c in seen["delivery_time"]
     )
-    cuts = [c for c in seen.get("max_leverage", []) if int(c.new) < int(c.old)]  # type: ignore[attr-defined]
-    assert cuts
-    brackets = {"notional_cap", "notional_floor", "bracket", "max_leverage"} & set(seen)
-    assert len(brackets) >= 2  # the cut and another bracket change
+    assert any(int(c.new) < int(c.old) for c in seen["max_leverage"])  # a leverage cut
+    # …and another bracket change besides.
+    assert {"notional_cap", "notional_floor", "bracket"} & set(seen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_first_fifteen_seconds_show_each_kind_of_change(seed: int) -> None:
+    scenario = Scenario(seed, start_ms=START)
+    assert_each_kind_of_change(changes_seen(scenario, 15))
+    assert scenario.now_ms - START == 15_000  # fifteen ticks of the scenario's 1 Hz clock
+
+
+def test_the_opening_act_can_wait_for_a_watcher() -> None:
+    scenario = Scenario(1, start_ms=START, opening=False)
+    early = changes_seen(scenario, 12)
+    assert "listed" not in early and "max_leverage" not in early
+    scenario.begin_opening()
+    assert_each_kind_of_change(changes_seen(scenario, 15))
 
 
 def test_pace_after_the_opening_act(long_run: tuple[Scenario, list[Tick]]) -> None:

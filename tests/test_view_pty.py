@@ -312,8 +312,9 @@ def test_sort_option_orders_the_asset_table(
     assert term.wait_exit() == 0
 
 
-def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) -> None:
-    term = launch(started, ["demo", "--seed", "1"], cols=160, rows=45)
+def test_demo_shows_labelled_tables_and_each_kind_of_change(started: list[PtyProcess]) -> None:
+    # Four times faster: the opening act (11 ticks from the first subscriber) takes 3 s.
+    term = launch(started, ["demo", "--seed", "1", "--rate", "4"], cols=160, rows=45)
     term.wait_for_text("DEMO DATA", "BTCUSD", "ETHUSD", "Contracts", "last change", timeout=10)
     term.wait_for(
         lambda: (
@@ -322,6 +323,17 @@ def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) ->
         ),
         "both demo streams connected",
     )
+    # In the order they come: each stays in the change log for a few seconds.
+    for change in (
+        "listed (PENDING_TRADING)",
+        "max leverage",
+        "delivery perpetual →",
+        "PENDING_TRADING → TRADING",
+    ):
+        term.wait_for_text(change)
+    # Listings and announced delistings are scheduled: the upcoming section has them.
+    term.send(b"u")
+    term.wait_for_text("Upcoming listings and deliveries", "listing", "delisting", "delivery")
     term.send(b"q")
     assert term.wait_exit() == 0
     assert b"Traceback" not in term.raw

@@ -51,9 +51,11 @@ class Market:
 class ScenarioMarket(Market):
     def __init__(self, config: ServerConfig) -> None:
         start = config.start_ms if config.start_ms is not None else now_ms(config.clock_offset_ms)
+        # The opening act waits for someone to watch it (see publish).
         self.scenario = Scenario(
-            config.seed, start_ms=start, rate=config.rate, symbols=config.symbols
+            config.seed, start_ms=start, rate=config.rate, symbols=config.symbols, opening=False
         )
+        self._opened = False
         self.contracts = self.scenario.contracts
         self.latest_assets = self.scenario.latest_assets
         self.version = 0
@@ -77,6 +79,11 @@ class ScenarioMarket(Market):
                 target += (behind // interval) * interval
 
     def publish(self, hub: Hub, tick: Tick) -> None:
+        if not self._opened and hub.wanted(CONTRACT_INFO):
+            # The first contract subscriber: its client has started (and is
+            # fetching exchangeInfo); the act begins a few ticks from now.
+            self._opened = True
+            self.scenario.begin_opening()
         self.latest_assets = self.scenario.latest_assets
         if tick.contracts:
             self.version += 1

@@ -10,8 +10,8 @@ exchange is known to send).
 
 The first ticks are an opening act (:data:`OPENING_ACT`): someone starting
 ``binmon demo`` sees a listing, a leverage cut, an announced delisting, the
-listing going live and a bracket change within fifteen seconds; random
-events at their usual pace follow.
+listing going live and a bracket change within ten ticks of subscribing;
+random events at their usual pace follow.
 
 Everything is driven by tick counts, not wall time, so the same seed and the
 same sequence of ``now_ms`` give the same frames, and a faster tick rate
@@ -482,16 +482,16 @@ _OPENING: Final = "opening"
 # from the stream (exchangeInfo has none), so bracket changes are only
 # visible on a ladder it has seen: the new listing publishes its ladder while
 # pending (as real listings do), then has it cut and adjusted; it goes live
-# at its onboard time, six ticks after the announcement.
+# at its onboard time, four ticks after the announcement.
 OPENING_ACT: Final = (
     (3, "list"),
     (4, "pending_brackets"),
-    (6, "leverage_cut"),
-    (7, "delist"),
-    (12, "cap"),
+    (5, "leverage_cut"),
+    (6, "delist"),
+    (10, "cap"),
 )
-OPENING_LISTING_TICKS: Final = 6
-OPENING_END: Final = 13
+OPENING_LISTING_TICKS: Final = 4
+OPENING_END: Final = 11
 # Bracket changes go to a contract whose ladder this run has already
 # published this often, so that a client sees them as changes.
 REVISIT: Final = 0.6
@@ -516,6 +516,8 @@ class Scenario:
     ``rate`` is the number of ticks per second the caller intends to use; it
     only sets how far ahead a new listing's onboard time lies (a fixed number
     of ticks), so that everything runs proportionally faster at higher rates.
+    ``opening``: play the opening act from the first tick (else call
+    :meth:`begin_opening` when someone is watching).
     """
 
     # Contract events: one every 2-7 ticks ("every few seconds" at 1 Hz).
@@ -530,6 +532,7 @@ class Scenario:
         start_ms: int = DEFAULT_START_MS,
         rate: float = 1.0,
         symbols: int = 650,
+        opening: bool = True,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -572,14 +575,24 @@ class Scenario:
         # set: iteration order must not depend on string hashing).
         self._published: dict[str, None] = {}
         self._opening_symbol: str | None = None
-        for tick, kind in OPENING_ACT:
-            self._schedule(tick, _OPENING, kind)
-        self._next_event_tick = OPENING_END + self._rng.randint(*self.EVENT_GAP)
+        self._next_event_tick = self._rng.randint(*self.EVENT_GAP)
+        if opening:
+            self.begin_opening()
         self._last_roll_tick = -self.ROLL_COOLDOWN_TICKS
         self._kinds = [k for k, _ in _EVENT_WEIGHTS]
         self._weights = [w for _, w in _EVENT_WEIGHTS]
 
     # --- public API ---------------------------------------------------
+
+    def begin_opening(self) -> None:
+        """Play the opening act from the next tick on; random events wait for its end.
+
+        A server calls it when its first client subscribes (``opening=False``
+        at construction), so that nobody misses the act by starting late.
+        """
+        for tick, kind in OPENING_ACT:
+            self._schedule(tick, _OPENING, kind)
+        self._next_event_tick = self.ticks + OPENING_END + self._rng.randint(*self.EVENT_GAP)
 
     @property
     def asset_symbols(self) -> list[str]:
