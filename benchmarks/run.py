@@ -108,13 +108,17 @@ def runners(
             section.say()
             view.render(section, args.render_runs)
             section.say()
-        section.say("#### `binmon watch` CPU")
-        section.say()
         missing_serve = view.serve_missing()
         if missing_serve:
             section.say(f"**{missing_serve}**")
             section.skipped = (section.skipped + "; " if section.skipped else "") + missing_serve
         else:
+            section.say("#### A `/` filter's Enter to the repainted screen")
+            section.say()
+            view.filter_latency(section, 5 if args.quick else 20)
+            section.say()
+            section.say("#### `binmon watch` CPU")
+            section.say()
             view.watch_cpu(section, args.view_seconds)
 
     return {
