@@ -1038,7 +1038,8 @@ class Scenario:
         lo = rungs[k - 1][2] if k else 0
         cap = rungs[k][2]
         hi = rungs[k + 1][2] if k + 1 < len(rungs) else cap * 2
-        choices = _nice_between(lo, hi, cap)
+        # Risk teams move a cap by a step, not by orders of magnitude.
+        choices = [v for v in _nice_between(lo, hi, cap) if cap // 2 <= v <= cap * 2]
         if not choices:
             return []
         rungs[k] = (rungs[k][0], rungs[k][1], self._rng.choice(choices))
@@ -1115,15 +1116,29 @@ class Scenario:
         # Some ladder has room for another change of some kind.
         return events or self._split_bracket(target=symbol) or self._change_leverage(target=symbol)
 
+    def _outdated(self, frame: ContractInfoUpdate) -> bool:
+        contract = self.contracts.get(frame.s)
+        if contract is None:
+            return True
+        now = contract.frame(frame.E, with_brackets=bool(frame.bks))
+        return (now.cs, now.ct, now.dt, now.ot, now.bks) != (
+            frame.cs,
+            frame.ct,
+            frame.dt,
+            frame.ot,
+            frame.bks if frame.bks else now.bks,
+        )
+
     def _follow_up(self, kind: str, arg: object) -> list[ContractInfoUpdate]:
         if kind == _OPENING:
             assert isinstance(arg, str)
             return self._opening(arg)
         if kind == _RESEND:
             assert isinstance(arg, ContractInfoUpdate)
-            if self._rng.random() < 0.5:
+            if self._rng.random() < 0.5 or self._outdated(arg):
                 return [arg]
-            # Same content, a later event time (as seen live, 5 s apart).
+            # Same content, a later event time (as seen live, 5 s apart); only
+            # while it is still true, or a later time would turn the clock back.
             return [msgspec.structs.replace(arg, E=self._event_ms())]
         if kind == _LIST_QUARTER:
             assert isinstance(arg, tuple)
