@@ -84,6 +84,34 @@ def test_rendered_hostile_strings_carry_no_escape_sequences() -> None:
     assert "␛[2J" in plain and "␛]0;pwned␇" in plain
 
 
+def test_hostile_strings_in_the_upcoming_section_and_the_detail() -> None:
+    from binmon.protocol import Bracket
+
+    model = hostile_model()
+    t = 1766562549558
+    for i, s in enumerate(HOSTILE):
+        contract = model.contracts[f"H{i}{s}"]
+        contract.onboard_time = t + 60_000  # a listing ahead: in the upcoming section
+        contract.brackets = {1: Bracket(1, "0", s, s, s, s, s)}
+    model.contracts_version += 1
+    model.show_upcoming = True
+    model.search = None
+    console = Console(width=200, height=60, file=io.StringIO(), force_terminal=True)
+    screens = [render_screen(model, 200, 60, Now(float(t), 100.0))]
+    for i, s in enumerate(HOSTILE):
+        model.detail = f"H{i}{s}"
+        screens.append(render_screen(model, 200, 60, Now(float(t), 100.0)))
+    for screen in screens:
+        console.print(screen)
+    written = console.file.getvalue()  # type: ignore[attr-defined]
+    injected = RICH_SEQUENCE.sub("", written)
+    assert "\x1b" not in injected and "\x07" not in injected and "\x9b" not in injected
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", written)
+    assert "Upcoming listings and deliveries  4" in plain and "Changes seen this run" in plain
+    assert "The ladder cannot be drawn: not a number" in plain  # said, not a crash
+    assert "␛[2J" in plain and MARKUP in plain
+
+
 def test_hostile_exchange_cannot_take_over_the_terminal(exchange: FakeExchange) -> None:
     now = int(time.time() * 1000)
     exchange.exchange_info = {

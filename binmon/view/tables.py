@@ -43,6 +43,7 @@ from rich.text import Text
 
 from binmon.brackets_view import Ladder, brackets_table
 from binmon.filters import Filters, SymbolSearch
+from binmon.leverage import BracketError
 from binmon.protocol import (
     ASSET_DECIMAL_FIELDS,
     PERPETUAL_FROM_MS,
@@ -915,7 +916,11 @@ def detail_section(model: ScreenModel, width: int, height: int, now: Now) -> lis
     brackets = list(contract.brackets.values()) if contract.brackets else []
     picture: list[Text] = []
     if brackets:
-        picture = _render_lines(_bracket_picture(symbol, brackets, width), width)
+        try:
+            picture = _render_lines(_bracket_picture(symbol, brackets, width), width)
+        except BracketError as exc:
+            # The protocol lets only numbers through; say so rather than die if one slips.
+            picture = [Text(f"The ladder cannot be drawn: {safe(exc, 200)}", style="yellow")]
     else:
         picture = [
             Text(
