@@ -457,7 +457,8 @@ class LiveView(Consumer):
         elif model.detail is not None:
             self._detail_key(key)
         elif key == _KEY_ESC:
-            model.apply_search("")
+            if model.search is not None:
+                model.apply_search("")
         elif key in _KEYS_ENTER:
             model.open_detail()
         elif key == b"s":
@@ -500,7 +501,8 @@ class LiveView(Consumer):
         if key in _KEYS_ENTER:
             model.apply_search(typed)
         elif key == _KEY_ESC:
-            model.apply_search("")
+            if model.search is not None:
+                model.apply_search("")
         elif key in _KEYS_BACKSPACE:
             model.prompt = typed[:-1]
         elif key == _KEY_KILL_LINE:

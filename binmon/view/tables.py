@@ -175,8 +175,10 @@ class ScreenModel:
     paused_at_ms: float | None = None
     paused_events: int = 0
     frozen: tuple[tuple[int, int], list[RenderableType]] | None = None
-    # Every change of this run per contract, newest first, for the detail view.
-    history: dict[str, deque[LogEntry]] = field(default_factory=dict)
+    # Every change of this run per contract, newest first, for the detail view:
+    # (event time, change), the Change shared with the book's last_change and
+    # put in words only when shown.
+    history: dict[str, deque[tuple[int, Change]]] = field(default_factory=dict)
     _order_key: tuple[Any, ...] | None = None
     _order: list[Contract] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
@@ -221,9 +223,7 @@ class ScreenModel:
             history = self.history.get(event.symbol)
             if history is None:
                 history = self.history[event.symbol] = deque(maxlen=HISTORY_PER_CONTRACT)
-            history.extendleft(
-                LogEntry(event.event_time, symbol, describe(c)) for c in reversed(changes)
-            )
+            history.extendleft((event.event_time, c) for c in reversed(changes))
 
     def symbol_visible(self, symbol: str) -> bool:
         """Kept by both the command-line filters and the `/` filter."""
@@ -903,10 +903,10 @@ def detail_section(model: ScreenModel, width: int, height: int, now: Now) -> lis
     changes[0].append("  (UTC, newest first)", style="dim")
     if not history:
         changes.append(Text("none yet", style="dim"))
-    for entry in history:
-        line = Text(clock_time(entry.time_ms, now.wall_ms), style="dim")
+    for time_ms, change in history[: max(0, height)]:
+        line = Text(clock_time(time_ms, now.wall_ms), style="dim")
         line.append("  ")
-        line.append_text(entry.text)
+        line.append_text(describe(change))
         changes.append(line)
     # The ladder gets the room; the changes keep a few lines at the bottom.
     room = height - len(out) - 1
