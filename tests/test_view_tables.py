@@ -645,6 +645,9 @@ def test_filter_prompt_narrows_both_tables_and_esc_restores_them() -> None:
     view.keys(b"\x1b")  # Esc: the filter is gone, every row is back
     assert view.model.search is None
     assert screen(view) == everything
+    view.keys(b"/xyz\x1b")  # Esc at the prompt: closed, nothing applied
+    assert view.model.prompt is None and view.model.search is None
+    assert screen(view) == everything
 
 
 def test_help_lists_every_key_and_any_key_closes_it() -> None:

@@ -515,8 +515,7 @@ class LiveView(Consumer):
         if key in _KEYS_ENTER:
             model.apply_search(typed)
         elif key == _KEY_ESC:
-            if model.search is not None:
-                model.apply_search("")
+            model.apply_search("")  # closes the prompt, and clears the filter
         elif key in _KEYS_BACKSPACE:
             model.prompt = typed[:-1]
         elif key == _KEY_KILL_LINE:
