@@ -260,6 +260,8 @@ class ScreenModel:
         self.frozen = None
 
     def open_detail(self) -> None:
+        """The selected contract's detail; with none selected, the top row's."""
+        ordered_contracts(self)  # the index of the rows as they are now
         if self.selected is None or self.selected not in self._index:
             self.move_selection(0)
         self.detail = self.selected
