@@ -37,7 +37,8 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
 
     Starts `binmon serve` in-process on a free port with a generated scenario
     (asset index every second, listings, delistings and bracket changes every
-    few seconds) and shows it. The data is simulated, and labelled so.
+    few seconds; one of each within the first fifteen seconds) and shows it.
+    The data is simulated, and labelled so. Press ? for the keys.
     """
     import asyncio
     import random
