@@ -468,6 +468,15 @@ class _Pty:
     def clear(self) -> None:
         self.data.clear()
 
+    def drain(self) -> None:
+        """Read and drop everything until the child closes its side."""
+        while True:
+            try:
+                if not os.read(self.fd, 65536):
+                    return
+            except OSError:
+                return
+
 
 def filter_latency(section: Section, rounds: int, contracts: int = 700) -> None:
     """From the Enter that applies a `/` filter to the repainted screen, end to end."""
@@ -514,9 +523,13 @@ def filter_latency(section: Section, rounds: int, contracts: int = 700) -> None:
                 terminal.settle()
             require(watch.poll() is None, f"binmon watch exited ({watch.returncode})")
         finally:
+            # Keep reading while it stops: a child blocked on a full pty never exits.
+            drain = threading.Thread(target=terminal.drain, daemon=True)
+            drain.start()
             code = stop_process(watch, signal.SIGINT)
             with contextlib.suppress(OSError):
                 os.close(master)
+            drain.join(5)
         if code not in (0, 130):
             raise BenchError(f"binmon watch exited {code} on Ctrl-C")
     ms = median(times)
