@@ -4,8 +4,9 @@ Pointed at serve through its documented options only:
 ``ConfigurationWebSocketStreams(stream_url=...)`` (the SDK appends
 ``/stream`` and opens one connection per route, ``/market``, ``/public`` and
 ``/private``) and ``ConfigurationRestAPI(base_path=..., api_key=...,
-api_secret=...)``. Every message and answer goes through the SDK's own
-pydantic models, so a field of the wrong type or shape fails here.
+api_secret=...)`` with the demo key and secret serve prints. Every message
+and answer goes through the SDK's own pydantic models, so a field of the
+wrong type or shape fails here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futur
     DerivativesTradingUsdsFutures,
 )
 from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
+    AccountInformationV3Response,
     AssetIndexResponse1,
     AssetIndexResponse2,
     CheckServerTimeResponse,
@@ -143,3 +145,12 @@ def test_rest_brackets_all_and_one_signed_with_the_demo_key(rest: Any) -> None:
     # The one-symbol model wants cum as an integer: serve writes 0, not 0.0.
     assert isinstance(one, NotionalAndLeverageBracketsResponse2)
     assert one.symbol == "BTCUSDT" and one.brackets[0].cum == 0
+
+
+def test_rest_account_v3_and_a_users_notional_coefficient(rest: Any) -> None:
+    account = rest.account_information_v3().data()
+    assert isinstance(account, AccountInformationV3Response)
+    assert {a.asset for a in account.assets} >= {"USDT", "BTC", "ETH"}
+    assert any(p.symbol == "BTCUSDT" for p in account.positions)
+    eth = rest.notional_and_leverage_brackets(symbol="ETHUSDT").data().actual_instance
+    assert isinstance(eth, NotionalAndLeverageBracketsResponse2) and eth.notional_coef == 1.5

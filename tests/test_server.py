@@ -521,16 +521,16 @@ async def test_asset_index_rest(serve: Start, session: aiohttp.ClientSession) ->
         assert await r.json() == {"code": -1121, "msg": "Invalid symbol."}
 
 
-def signed_url(base: str, params: str, secret: str = DEMO_API_SECRET) -> URL:
+def signed_url(
+    base: str, params: str, secret: str = DEMO_API_SECRET, path: str = "/fapi/v1/leverageBracket"
+) -> URL:
     query = (
         f"{params}&timestamp={int(time.time() * 1000)}"
         if params
         else f"timestamp={int(time.time() * 1000)}"
     )
     # encoded=True: the signature covers exactly these bytes.
-    return URL(
-        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, secret)}", encoded=True
-    )
+    return URL(f"{base}{path}?{query}&signature={sign(query, secret)}", encoded=True)
 
 
 KEY = {"X-MBX-APIKEY": DEMO_API_KEY}

@@ -1,4 +1,4 @@
-"""The REST endpoints of ``binmon serve``: time, exchangeInfo, assetIndex, leverageBracket.
+"""The REST endpoints of ``binmon serve``: time, exchangeInfo, assetIndex, leverageBracket, account.
 
 Every answer carries the exchange's ``X-MBX-USED-WEIGHT-1M`` header.
 """
@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from binmon.server import exchange_info
-from binmon.server.scenario import AssetIndexUpdate, Contract, build_brackets, encode, ladder_rungs
+from binmon.server.account import account_json, user_brackets
+from binmon.server.scenario import AssetIndexUpdate, Contract, encode
 from binmon.server.signed import api_error, check_signed
 from binmon.server.state import STATE_KEY, ServerState
 
@@ -94,21 +95,23 @@ def _cum(value: Decimal, *, single: bool) -> Decimal:
 
 
 def _brackets_json(c: Contract, *, single: bool = False) -> dict[str, Any]:
-    brackets = c.brackets or build_brackets(ladder_rungs("small", 5000))
-    return {
-        "symbol": c.symbol,
-        "brackets": [
-            {
-                "bracket": b.bs,
-                "initialLeverage": b.ma,
-                "notionalCap": b.bnc,
-                "notionalFloor": b.bnf,
-                "maintMarginRatio": b.mmr,
-                "cum": _cum(b.cf, single=single),
-            }
-            for b in brackets
-        ],
-    }
+    coef, brackets = user_brackets(c.symbol, c.brackets)
+    out: dict[str, Any] = {"symbol": c.symbol}
+    if coef is not None:
+        # Shown only where the user's brackets differ from the default ones.
+        out["notionalCoef"] = coef
+    out["brackets"] = [
+        {
+            "bracket": b.bs,
+            "initialLeverage": b.ma,
+            "notionalCap": b.bnc,
+            "notionalFloor": b.bnf,
+            "maintMarginRatio": b.mmr,
+            "cum": _cum(b.cf, single=single),
+        }
+        for b in brackets
+    ]
+    return out
 
 
 async def leverage_bracket_handler(request: web.Request) -> web.Response:
@@ -125,3 +128,13 @@ async def leverage_bracket_handler(request: web.Request) -> web.Response:
     if contract is None:
         return api_error(400, -1121, "Invalid symbol.")
     return _json(state, _brackets_json(contract, single=True), 1)
+
+
+async def account_handler(request: web.Request) -> web.Response:
+    """``GET /fapi/v3/account``: the demo user's Multi-Assets Mode account (weight 5)."""
+    state = request.app[STATE_KEY]
+    problem = check_signed(request, state.config, state.now_ms())
+    if problem is not None:
+        return problem
+    await state.market.ready()
+    return _json(state, account_json(state.market, state.now_ms()), 5)
