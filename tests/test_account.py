@@ -21,8 +21,8 @@ from binmon.server.account import (
 )
 from binmon.server.app import server_state, start_server
 from binmon.server.hub import Hub
+from binmon.server.ladders import build_brackets, ladder_rungs
 from binmon.server.markets import Market, ScenarioMarket
-from binmon.server.scenario import build_brackets, ladder_rungs
 from binmon.server.state import ServerState
 from tests.test_server import KEY, signed_url, write_recording
 

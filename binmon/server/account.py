@@ -28,16 +28,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 from binmon.server.exchange_info import synthetic_price
+from binmon.server.ladders import build_brackets, ladder_rungs
 from binmon.server.markets import Market
-from binmon.server.scenario import (
-    AssetIndexUpdate,
-    BracketWire,
-    build_brackets,
-    ladder_rungs,
-    plain,
-)
+from binmon.server.wire import AssetIndexUpdate, BracketWire, plain, q8
 
-_Q8: Final = Decimal("0.00000001")
 _ZERO: Final = Decimal(0)
 
 
@@ -66,10 +60,6 @@ DEMO_POSITIONS: Final = (
 # The user's brackets differ from the default ones for these symbols: the
 # default brackets scaled by the coefficient (leverageBracket shows it).
 NOTIONAL_COEF: Final = {"ETHUSDT": Decimal("1.5")}
-
-
-def q8(value: Decimal) -> Decimal:
-    return value.quantize(_Q8, rounding=ROUND_HALF_EVEN)
 
 
 def _text(value: Decimal) -> str:

@@ -19,8 +19,8 @@ import zlib
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
+from binmon.server.contracts import Contract
 from binmon.server.markets import Market
-from binmon.server.scenario import Contract
 
 _ORDER_TYPES: Final = [
     "LIMIT",

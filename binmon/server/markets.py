@@ -18,19 +18,12 @@ import msgspec
 from binmon.protocol import PERPETUAL_DELIVERY_MS
 from binmon.recording import read_lines
 from binmon.server import ServerConfig
+from binmon.server.asset_walk import ASSETS
 from binmon.server.clock import now_ms
+from binmon.server.contracts import CM, UM, Contract
 from binmon.server.hub import ASSET_INDEX_ALL, ASSET_STREAM_SUFFIX, CONTRACT_INFO, Hub
-from binmon.server.scenario import (
-    ASSETS,
-    CM,
-    UM,
-    AssetIndexUpdate,
-    BracketWire,
-    Contract,
-    Scenario,
-    Tick,
-    encode,
-)
+from binmon.server.scenario import Scenario, Tick
+from binmon.server.wire import AssetIndexUpdate, BracketWire, encode
 
 if TYPE_CHECKING:
     from binmon.server.state import ServerState

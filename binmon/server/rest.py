@@ -12,9 +12,10 @@ from aiohttp import web
 
 from binmon.server import exchange_info
 from binmon.server.account import account_json, user_brackets
-from binmon.server.scenario import AssetIndexUpdate, Contract, encode
+from binmon.server.contracts import Contract
 from binmon.server.signed import api_error, check_signed
 from binmon.server.state import STATE_KEY, ServerState
+from binmon.server.wire import AssetIndexUpdate, encode
 
 
 def _json(state: ServerState, obj: Any, weight: int) -> web.Response:
