@@ -153,6 +153,8 @@ def test_nothing_scheduled(exchange: FakeExchange) -> None:
     exchange.exchange_info = {"symbols": [symbol("BTCUSDT", NOW - HOUR)]}
     assert run(exchange, tty=True)[:2] == (0, "No listings or deliveries scheduled.\n")
     assert run(exchange)[:2] == (0, "")
+    code, out, _ = run(exchange, "-s", "NEW*", tty=True)
+    assert (code, out) == (0, "No listings or deliveries scheduled that match -s/--market.\n")
 
 
 def test_real_exchange_info_served(exchange: FakeExchange, shared_data: Path) -> None:

@@ -83,7 +83,7 @@ def command(
     if json_output or not env.stdout_isatty:
         _write_json(events, env)
     else:
-        _write_table(events, now_ms, env)
+        _write_table(events, now_ms, env, filtered=bool(symbols or market))
 
 
 def _exchange_info(base: str, diag: Diagnostics) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def _write_json(events: list[Upcoming], env: Environment) -> None:
     env.stdout.flush()
 
 
-def _write_table(events: list[Upcoming], now_ms: int, env: Environment) -> None:
+def _write_table(events: list[Upcoming], now_ms: int, env: Environment, filtered: bool) -> None:
     import sys
 
     # The console is made as `brackets` makes its own.
@@ -125,7 +125,8 @@ def _write_table(events: list[Upcoming], now_ms: int, env: Environment) -> None:
         if events:
             console.print(UpcomingView(events, now_ms))
         else:
-            console.print("No listings or deliveries scheduled.", markup=False)
+            which = " that match -s/--market" if filtered else ""
+            console.print(f"No listings or deliveries scheduled{which}.", markup=False)
     finally:
         console.file.flush()
         if console.file is not sys.stdout:
