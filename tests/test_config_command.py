@@ -153,10 +153,15 @@ def test_file_settings_shape_a_real_upcoming_run(tmp_path: Path, exchange: FakeE
             {**symbol_info("NEWUSD_PERP"), "onboardDate": future + 1, "quoteAsset": "USD"},
         ]
     }
-    path = write(tmp_path, f'rest-url = "{exchange.rest_url}"\n[upcoming]\nmarket = "cm"\n')
+    path = write(
+        tmp_path,
+        f'rest-url = "{exchange.rest_url}"\nverbose = 1\n[upcoming]\nmarket = "cm"\n',
+    )
     code, out, err = invoke("upcoming", config=path)
     assert code == 0, err
     assert [json.loads(line)["symbol"] for line in out.splitlines()] == ["NEWUSD_PERP"]
+    # -v from the file: the debug lines a -v flag would give.
+    assert f"GET {exchange.rest_url}/fapi/v1/exchangeInfo" in err
     # A flag beats the file.
     code, out, _ = invoke("upcoming", "--market", "um", config=path)
     assert [json.loads(line)["symbol"] for line in out.splitlines()] == ["NEWUSDT"]
