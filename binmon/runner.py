@@ -13,7 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from binmon.commands.options import Endpoints
 from binmon.connection import Backoff, Connection, ConnectionSettings
@@ -21,6 +21,7 @@ from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
 from binmon.filters import Filters
+from binmon.metrics import Metrics, contract_wanted
 from binmon.output import DEFAULT_LIMIT, Output
 from binmon.protocol import (
     ASSET_INDEX_ALL,
@@ -40,6 +41,9 @@ from binmon.recording import (
 from binmon.sinks import JsonLinesSink, NullSink, Sink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
+
+if TYPE_CHECKING:
+    from binmon.metrics_server import Listen
 
 ASSETS, CONTRACTS = "asset index", "contract info"
 
@@ -69,6 +73,10 @@ class RunConfig:
     # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
     sort: str | None = None
     contract_sort: str | None = None
+    # Serve Prometheus metrics and a health check here (binmon.metrics_server).
+    metrics_listen: Listen | None = None
+    # Nothing on stdout (the exporter): events only feed the metrics.
+    headless: bool = False
 
 
 class LiveSink(Sink, Protocol):
@@ -99,8 +107,18 @@ class Runner:
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
         self.sink = self._make_sink()
+        self.metrics: Metrics | None = None
+        feed_sink: Sink = self.sink
+        if config.metrics_listen is not None:
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=config.settings.stale_after,
+                wanted=contract_wanted(config.filters) if config.filters != Filters() else None,
+            )
+            feed_sink = _Both(self.sink, self.metrics)
         self.feed = Feed(
-            self.sink,
+            feed_sink,
             diag,
             filters=config.filters,
             book=self.book,
@@ -112,7 +130,7 @@ class Runner:
         )
 
     def _make_sink(self) -> Sink:
-        if self.recorder is not None:
+        if self.recorder is not None or self.config.headless:
             return NullSink()
         if self.config.json or self.config.raw:
             self.output = Output(self.env.stdout, limit=self.config.output_limit)
@@ -128,12 +146,20 @@ class Runner:
         essential: list[asyncio.Task[None]] = []
         auxiliary: list[asyncio.Task[None]] = []
         session = None
+        metrics_server = None
         # SIGTERM (kill, systemd, docker stop) ends the run like --duration:
         # outputs closed properly (a .gz recording gets its end marker), exit 0.
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
+            if self.metrics is not None and self.config.metrics_listen is not None:
+                from binmon import metrics_server as http
+
+                metrics_server = await http.start(self.metrics, self.config.metrics_listen)
+                bound = http.Listen(metrics_server.listen.host, metrics_server.port)
+                # The port bound is news when it was 0 (any free port).
+                self.diag.info(f"metrics on http://{bound}/metrics")
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
@@ -168,6 +194,8 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if metrics_server is not None:
+                await metrics_server.close()
             self._close_outputs()
 
     @staticmethod
@@ -358,6 +386,26 @@ class Runner:
                 break
         if bad:
             self.diag.info(f"{path}: {bad} line(s) were not recorded frames")
+
+
+class _Both:
+    """The command's own sink, then the metrics: each event goes to both."""
+
+    def __init__(self, first: Sink, second: Sink) -> None:
+        self.first = first
+        self.second = second
+
+    def assets(self, events: list[Any], raw: list[bytes] | None) -> None:
+        self.first.assets(events, raw)
+        self.second.assets(events, raw)
+
+    def contract(self, event: Any, changes: list[Any], raw: bytes | None) -> None:
+        self.first.contract(event, changes, raw)
+        self.second.contract(event, changes, raw)
+
+    def close(self) -> None:
+        self.first.close()
+        self.second.close()
 
 
 def _bind(

@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-_NAMES = ("watch", "assets", "contracts", "brackets", "record", "serve", "demo")
+_NAMES = ("watch", "assets", "contracts", "brackets", "record", "exporter", "serve", "demo")
 
 
 def _load() -> list[click.Command]:

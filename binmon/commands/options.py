@@ -198,9 +198,49 @@ def sort_options(f: F) -> F:
     return f
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    # Lazy: the parser lives beside the server, which imports aiohttp.web.
+    from binmon.metrics_server import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        "metrics_listen",
+        metavar="HOST:PORT",
+        callback=_listen,
+        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
+        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
+    )(f)
+
+
+def listen_option(default: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--listen",
+            "metrics_listen",
+            metavar="HOST:PORT",
+            default=default,
+            show_default=True,
+            callback=_listen,
+            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
+            "for every interface, PORT 0 for any free port).",
+        )(f)
+
+    return decorate
+
+
 def stream_options(f: F) -> F:
     """Everything the streaming commands share (watch, assets, contracts)."""
     for decorator in (
+        metrics_option,
         sort_options,
         contract_filter_options,
         symbol_option,

@@ -50,6 +50,7 @@ def build_run(
         speed=opts.get("speed"),
         sort=opts.get("sort"),
         contract_sort=opts.get("contract_sort"),
+        metrics_listen=opts.get("metrics_listen"),
         settings=ConnectionSettings(
             stale_after=opts.get("stale_after", 10.0),
             max_age=opts.get("max_connection_age", 23 * 3600.0),
