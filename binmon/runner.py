@@ -43,7 +43,7 @@ from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 
 if TYPE_CHECKING:
-    from binmon.metrics_server import Listen
+    from binmon.metrics_server import Listen, MetricsServer
 
 ASSETS, CONTRACTS = "asset index", "contract info"
 
@@ -108,6 +108,7 @@ class Runner:
         self.recorder = Recorder(config.record_path) if config.record_path else None
         self.sink = self._make_sink()
         self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         feed_sink: Sink = self.sink
         if config.metrics_listen is not None:
             self.metrics = Metrics(
@@ -146,7 +147,6 @@ class Runner:
         essential: list[asyncio.Task[None]] = []
         auxiliary: list[asyncio.Task[None]] = []
         session = None
-        metrics_server = None
         # SIGTERM (kill, systemd, docker stop) ends the run like --duration:
         # outputs closed properly (a .gz recording gets its end marker), exit 0.
         loop = asyncio.get_running_loop()
@@ -156,8 +156,8 @@ class Runner:
             if self.metrics is not None and self.config.metrics_listen is not None:
                 from binmon import metrics_server as http
 
-                metrics_server = await http.start(self.metrics, self.config.metrics_listen)
-                bound = http.Listen(metrics_server.listen.host, metrics_server.port)
+                self.metrics_server = await http.start(self.metrics, self.config.metrics_listen)
+                bound = http.Listen(self.config.metrics_listen.host, self.metrics_server.port)
                 # The port bound is news when it was 0 (any free port).
                 self.diag.info(f"metrics on http://{bound}/metrics")
             if self.config.from_file:
@@ -194,8 +194,8 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
-            if metrics_server is not None:
-                await metrics_server.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
 
     @staticmethod
