@@ -8,6 +8,7 @@ reads slowly or not at all only holds its own connection, never the streams.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Final
 
@@ -103,7 +104,9 @@ async def start(metrics: Metrics, listen: Listen) -> MetricsServer:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise BinmonError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        # asyncio words a failed bind at length; the errno's own words are the news.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise BinmonError(f"cannot listen on {listen}: {reason}") from None
     server = site._server
     sockets = getattr(server, "sockets", None) or ()
     port = sockets[0].getsockname()[1] if sockets else listen.port
