@@ -116,15 +116,14 @@ def tick(metrics: Metrics, t: int) -> None:
 @contextmanager
 def serving(metrics: Metrics) -> Iterator[tuple[int, asyncio.AbstractEventLoop]]:
     from binmon import metrics_server
+    from binmon.endpoints import Listen
 
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, metrics_server.MetricsServer] = {}
 
     async def start() -> None:
-        holder["server"] = await metrics_server.start(
-            metrics, metrics_server.Listen("127.0.0.1", 0)
-        )
+        holder["server"] = await metrics_server.start(metrics, Listen("127.0.0.1", 0))
         started.set()
 
     def main() -> None:

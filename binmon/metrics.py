@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Protocol
 
+from binmon.consumer import Consumer
 from binmon.filters import Filters
 from binmon.protocol import ASSET_DECIMAL_FIELDS, BRACKET_NUMBER_FIELDS, AssetIndex, ContractInfo
 from binmon.state import Change, Contract, ContractBook
@@ -247,7 +248,7 @@ def _asset_lines(event: AssetIndex) -> tuple[str, ...]:
     return tuple(lines)
 
 
-class Metrics:
+class Metrics(Consumer):
     """Consumer of a run's events, and the exposition of everything a run knows.
 
     ``statuses`` are the run's stream statuses keyed by kind (``"asset index"``,
@@ -290,10 +291,21 @@ class Metrics:
 
     # -- consumer hooks (cheap: called per event) ---------------------------
 
+    # The REST asset index a live run can start from: values before the first frame.
+    wants_asset_snapshot = True
+
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         latest = self._assets
         for event in events:
             latest[event.symbol] = event
+
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
+        latest = self._assets
+        for event in events:
+            known = latest.get(event.symbol)
+            # The stream may already have delivered something newer.
+            if known is None or known.event_time < event.event_time:
+                latest[event.symbol] = event
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         counts = self.changes
@@ -308,9 +320,6 @@ class Metrics:
     def collateral(self, report: CollateralReport) -> None:
         self._collateral = report
         self.collateral_enabled = True
-
-    def close(self) -> None:
-        pass
 
     # -- health ------------------------------------------------------------
 

@@ -9,17 +9,13 @@ reads slowly or not at all only holds its own connection, never the streams.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
+from binmon.endpoints import Listen
 from binmon.errors import BinmonError
 from binmon.metrics import CONTENT_TYPE, Metrics
-
-DEFAULT_HOST: Final = "127.0.0.1"
-# In the Prometheus exporter range (9100-9999); see the README ("Unattended").
-DEFAULT_PORT: Final = 9477
 
 _METRICS_KEY: Final = web.AppKey("metrics", Metrics)
 
@@ -27,34 +23,6 @@ _INDEX: Final = b"""binmon exporter
 /metrics   Prometheus metrics (text exposition format)
 /healthz   200 ok when every stream is connected and delivering, else 503 and why
 """
-
-
-@dataclass(frozen=True)
-class Listen:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT`` (loopback); ValueError says what is wrong."""
-    value = text.strip()
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    if host.startswith("["):
-        if not host.endswith("]") or len(host) < 3:
-            raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. [::1]:9477")
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. [::1]:9477")
-    if any(c.isspace() for c in host):
-        raise ValueError(f"{text!r}: the host contains white space")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
-    return Listen(host or DEFAULT_HOST, int(port_text))
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -16,11 +16,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from binmon.commands.options import Endpoints
 from binmon.connection import Backoff, ConnectionSettings
 from binmon.diag import Diagnostics
+from binmon.endpoints import Endpoints, Listen, parse_listen
 from binmon.env import Environment
-from binmon.metrics_server import Listen, parse_listen
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.server.faults import Faults

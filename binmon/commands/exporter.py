@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import click
 
 from binmon.commands.options import (
+    StreamOptions,
+    collect_stream_options,
     connection_options,
     listen_option,
     symbol_option,
     verbosity_options,
 )
 from binmon.commands.streaming import run_stream
-
-# Keep in step with binmon.metrics_server.DEFAULT_HOST/DEFAULT_PORT (not
-# imported here: that module imports aiohttp.web, and --help must stay fast).
-_DEFAULT_LISTEN = "127.0.0.1:9477"
+from binmon.endpoints import LISTEN_HOST, LISTEN_PORT
 
 
 @click.command(
@@ -33,11 +32,12 @@ Examples:
 Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unattended").
 """,
 )
-@listen_option(_DEFAULT_LISTEN)
+@listen_option(f"{LISTEN_HOST}:{LISTEN_PORT}")
 @symbol_option
 @connection_options
 @verbosity_options
-def command(**opts: Any) -> None:
+@collect_stream_options
+def command(options: StreamOptions) -> None:
     """Run both streams with nothing on stdout and serve what they say over HTTP.
 
     GET /metrics is the Prometheus text format (asset index values, contract
@@ -48,4 +48,4 @@ def command(**opts: Any) -> None:
     """
     from binmon.runner import ASSETS, CONTRACTS
 
-    run_stream((ASSETS, CONTRACTS), {**opts, "json_output": True}, headless=True)
+    run_stream((ASSETS, CONTRACTS), replace(options, json_output=True), headless=True)
