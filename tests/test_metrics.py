@@ -364,3 +364,12 @@ def test_health_says_which_stream_and_why_in_one_line() -> None:
     assert Metrics(fresh, ContractBook(), clock=clock).health() == (
         "asset index: connected, no data in 60.0s"
     )
+
+
+def test_the_rest_snapshot_fills_in_but_never_overwrites_newer_stream_data() -> None:
+    metrics = Metrics({}, ContractBook())
+    assert metrics.wants_asset_snapshot
+    metrics.assets([asset("BTCUSD", time=2000, price="2")], None)
+    metrics.asset_snapshot([asset("BTCUSD", time=1000, price="1"), asset("ETHUSD", price="3")])
+    prices = samples(metrics, "binmon_asset_index_price")
+    assert prices == {(("symbol", "BTCUSD"),): 2.0, (("symbol", "ETHUSD"),): 3.0}
