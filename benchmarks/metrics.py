@@ -18,6 +18,7 @@ import json
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -270,21 +271,27 @@ def lag_run(serve_port: int, seconds: float, scrape: bool) -> tuple[list[float],
                 raise BenchError("binmon assets --metrics delivered nothing from serve")
             time.sleep(0.05)
         lags.clear()
-        url = f"http://127.0.0.1:{metrics_port}/metrics"
-        end = time.monotonic() + seconds
-        next_scrape = time.monotonic()
-        # 10 a second on average, at jittered times: serve's frames come on a
-        # 100 ms grid, and a scraper locked to it would hit (or miss) them all.
-        jitter = random.Random(serve_port)
-        while time.monotonic() < end:
-            if scrape:
-                with urllib.request.urlopen(url, timeout=10) as response:
-                    response.read()
-                scrapes += 1
-                next_scrape += jitter.uniform(0.05, 0.15)
-                time.sleep(max(0.0, next_scrape - time.monotonic()))
-            else:
-                time.sleep(0.1)
+        if scrape:
+            # Its own process: a scraper thread here would share the GIL with
+            # the reader above and delay the very lines whose lag is measured.
+            scraper = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.metrics",
+                    f"http://127.0.0.1:{metrics_port}/metrics",
+                    str(seconds),
+                    str(serve_port),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 30,
+                env=child_env(),
+            )
+            require(scraper.returncode == 0, f"the scraper failed: {scraper.stderr[-500:]}")
+            scrapes = int(scraper.stdout.split()[-1])
+        else:
+            time.sleep(seconds)
         stop.set()
     finally:
         stop_process(proc, signal.SIGTERM)
@@ -357,3 +364,27 @@ def run(section: Section, scrapes: int, lag_seconds: float, rounds: int) -> None
     section.say("#### Asset-index lag while scraped")
     section.say()
     lag(section, lag_seconds, rounds)
+
+
+def scrape_loop(url: str, seconds: float, seed: int) -> int:
+    """GET ``url`` 10 times a second on average, at jittered times, for ``seconds``.
+
+    Jittered: serve's frames come on a 100 ms grid, and a scraper locked to it
+    would hit (or miss) them all.
+    """
+    jitter = random.Random(seed)
+    end = time.monotonic() + seconds
+    next_scrape = time.monotonic()
+    done = 0
+    while time.monotonic() < end:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+        done += 1
+        next_scrape += jitter.uniform(0.05, 0.15)
+        time.sleep(max(0.0, next_scrape - time.monotonic()))
+    return done
+
+
+if __name__ == "__main__":
+    # The scraper process of the lag benchmark: URL SECONDS SEED; prints the scrapes done.
+    print(scrape_loop(sys.argv[1], float(sys.argv[2]), int(sys.argv[3])))

@@ -9,10 +9,10 @@ a day; a scrape comes every few seconds), so one scrape of 700 contracts and
 40 assets is a join of cached strings plus the 400 asset lines.
 
 The text is written by hand rather than by ``prometheus_client``: its
-``generate_latest`` takes about 70 ms for these 5,000 series on the
-benchmark machine, over three times the 20 ms a scrape may take (see
-benchmarks/RESULTS.md); tests check the output with ``prometheus_client``'s
-parser and with a real Prometheus server.
+``generate_latest`` needs 30-70 ms for these 4,600 series on the benchmark
+machine, more than the 20 ms a scrape may take, where this takes about 2 ms
+(benchmarks/RESULTS.md, section 7); tests check the output with
+``prometheus_client``'s parser and with a real Prometheus server.
 
 No I/O here: :mod:`binmon.metrics_server` serves :meth:`Metrics.exposition`
 and :meth:`Metrics.health` over HTTP.
@@ -277,10 +277,10 @@ class Metrics(Consumer):
         self.clock = clock
         self.wall = wall
         self.changes: dict[str, int] = dict.fromkeys(CHANGE_FIELDS, 0)
+        kinds = tuple(alert_kinds)
+        # Every kind asked for starts at 0 (as the changes do); none asked: no family.
         self.alerts: dict[str, int] | None = (
-            dict.fromkeys(ALERT_KINDS if "all" in alert_kinds else alert_kinds, 0)
-            if alert_kinds
-            else None
+            dict.fromkeys(ALERT_KINDS if "all" in kinds else kinds, 0) if kinds else None
         )
         self.collateral_enabled = collateral
         self._collateral: CollateralReport | None = None
