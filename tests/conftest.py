@@ -13,7 +13,13 @@ from tests.exchange import FakeExchange
 settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
 settings.load_profile("binmon")
 
+# No test reads the config file of whoever runs the suite (processes inherit it too).
+os.environ["BINMON_CONFIG"] = str(Path(__file__).resolve().parent / "no-such-config.toml")
+
+# Beside the repository; a checkout elsewhere names it in BINMON_SHARED_DATA.
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+if not SHARED_DATA.is_dir() and os.environ.get("BINMON_SHARED_DATA"):
+    SHARED_DATA = Path(os.environ["BINMON_SHARED_DATA"])
 
 
 @pytest.fixture

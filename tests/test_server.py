@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from binmon.server.app import ServerState, chaos_plan, server_state, start_serve
 from binmon.server.scenario import Scenario, encode
 from binmon.server.sentlog import iter_lines, read_sent_log
 from binmon.signing import sign
+from tests.waiting import wait_until
 
 ALL = "!assetIndex@arr/!contractInfo"
 VECTOR_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -93,13 +94,6 @@ async def reply(ws: aiohttp.ClientWebSocketResponse, request: Any) -> dict[str, 
         obj = json.loads(await text(ws, max(0.01, deadline - time.monotonic())))
         if isinstance(obj, dict) and ("result" in obj or "code" in obj):
             return obj
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def ws_url(base: str, path: str) -> str:
@@ -224,7 +218,7 @@ async def test_disconnected_clients_leave_nothing_behind(
     async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
         await text(ws)
     # Connections and subscriptions are released, so memory stays flat over days.
-    await until(lambda: not state.connections)
+    await wait_until(lambda: not state.connections, timeout=2)
     assert not state.hub.wanted("!assetIndex@arr")
     assert not state.hub.wanted("!contractInfo")
 
@@ -829,7 +823,7 @@ async def test_chaos_every_connection_meets_one_fault_and_the_log_agrees(
         frames = 0
         async with session.ws_connect(url, autoping=False) as ws:
             if plan.kind == "silent":
-                await until(
+                await wait_until(
                     lambda i=conn_id: any(c.id == i and c.silent for c in state.connections),
                     timeout=10,
                 )
@@ -858,7 +852,7 @@ async def test_chaos_every_connection_meets_one_fault_and_the_log_agrees(
                     assert msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR)
                     assert ws.close_code == 1006
         received[conn_id] = frames, got
-    await until(lambda: not state.connections)
+    await wait_until(lambda: not state.connections, timeout=2)
     await serve.runners[base].cleanup()
     record = read_sent_log(log)
     assert record.bad_lines == 0
