@@ -14,9 +14,7 @@ Everything here is pure except :func:`read_file`.
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +58,9 @@ def read_file(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(path, f"cannot read it ({exc.strerror or exc})") from None
+    # Only a file that is there pays for the parser.
+    import tomllib
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -151,6 +152,8 @@ def convert(option: click.Option, value: object, where: str, path: Path) -> Any:
 
 
 def _suggest(word: str, names: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, names, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 

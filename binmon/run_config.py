@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from binmon.connection import Backoff, ConnectionSettings
-from binmon.endpoints import Endpoints, endpoints
+from binmon.endpoints import Endpoints, Listen, endpoints
 from binmon.filters import Filters
 from binmon.output import DEFAULT_LIMIT
 
@@ -44,12 +44,18 @@ class RunConfig:
     # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
     sort: str | None = None
     contract_sort: str | None = None
+    # Serve Prometheus metrics and a health check here (binmon.metrics_server).
+    metrics_listen: Listen | None = None
+    # Nothing on stdout (the exporter): the events only feed the metrics.
+    headless: bool = False
 
     @property
     def command(self) -> str:
         """The command's name as the user knows it (for titles and messages)."""
         if self.demo:
             return "demo"
+        if self.headless:
+            return "exporter"
         if ASSETS in self.kinds and CONTRACTS in self.kinds:
             return "watch"
         return "assets" if ASSETS in self.kinds else "contracts"

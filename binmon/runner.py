@@ -12,7 +12,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from binmon.connection import Connection
 from binmon.consumer import Consumer, Fanout
@@ -33,6 +33,10 @@ from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 from binmon.view_input import ViewInput
 
+if TYPE_CHECKING:
+    from binmon.metrics import Metrics
+    from binmon.metrics_server import MetricsServer
+
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
 
@@ -52,6 +56,8 @@ class Runner:
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         self.consumers = Fanout(self._make_consumers())
         self.feed = Feed(
             self.consumers,
@@ -66,6 +72,24 @@ class Runner:
 
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
+        outputs = self._make_outputs()
+        if self.config.metrics_listen is not None:
+            from binmon.filters import Filters
+            from binmon.metrics import Metrics, contract_wanted
+
+            filters = self.config.filters
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=self.config.settings.stale_after,
+                wanted=contract_wanted(filters) if filters != Filters() else None,
+            )
+            outputs.append(self.metrics)
+        return outputs
+
+    def _make_outputs(self) -> list[Consumer]:
+        if self.config.headless:
+            return []
         if self.recorder is not None:
             return [self.recorder]
         if self.config.json or self.config.raw:
@@ -107,6 +131,8 @@ class Runner:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
+            if self.metrics is not None:
+                await self._serve_metrics(self.metrics)
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
@@ -141,7 +167,20 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        from binmon import metrics_server
+        from binmon.endpoints import Listen
+
+        listen = self.config.metrics_listen
+        assert listen is not None
+        self.metrics_server = await metrics_server.start(metrics, listen)
+        # The port bound is news when it was 0 (any free port).
+        bound = Listen(listen.host, self.metrics_server.port)
+        self.diag.info(f"metrics on http://{bound}/metrics")
 
     @staticmethod
     async def _output_failed(output: Output) -> None:

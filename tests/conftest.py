@@ -31,6 +31,7 @@ def exchange() -> Iterator[FakeExchange]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    for candidate in (SHARED_DATA, Path(os.environ.get("BINMON_SHARED_DATA", SHARED_DATA))):
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("../shared/data is not present (nor BINMON_SHARED_DATA)")

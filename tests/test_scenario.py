@@ -313,10 +313,10 @@ def test_state_follows_events(long_run: tuple[Scenario, list[Tick]]) -> None:
 def changes_seen(scenario: Scenario, ticks: int) -> dict[str, list[Change]]:
     """The changes a client that subscribed at once sees over ``ticks`` ticks
     (its book seeded from the scenario's exchangeInfo), by field."""
-    from binmon.server.rest import _symbol_json
+    from binmon.server.exchange_info import symbol_json
 
     book = ContractBook()
-    info = {"symbols": [_symbol_json(c) for c in scenario.contracts.values()]}
+    info = {"symbols": [symbol_json(c, Decimal(1)) for c in scenario.contracts.values()]}
     book.seed(contracts_from_exchange_info(info, market=None))
     seen: dict[str, list[Change]] = {}
     for tick in run(scenario, ticks):

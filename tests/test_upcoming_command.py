@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,10 @@ def run(
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert isinstance(environment.stdout, io.BytesIO)
-    return result.exit_code, environment.stdout.getvalue().decode(), result.stderr
+    assert isinstance(environment.stderr, io.StringIO)
+    # click's own errors, then binmon's diagnostics.
+    stderr = result.stderr + environment.stderr.getvalue()
+    return result.exit_code, environment.stdout.getvalue().decode(), stderr
 
 
 def symbols(out: str) -> list[str]:
@@ -149,6 +153,8 @@ def test_nothing_scheduled(exchange: FakeExchange) -> None:
     exchange.exchange_info = {"symbols": [symbol("BTCUSDT", NOW - HOUR)]}
     assert run(exchange, tty=True)[:2] == (0, "No listings or deliveries scheduled.\n")
     assert run(exchange)[:2] == (0, "")
+    code, out, _ = run(exchange, "-s", "NEW*", tty=True)
+    assert (code, out) == (0, "No listings or deliveries scheduled that match -s/--market.\n")
 
 
 def test_real_exchange_info_served(exchange: FakeExchange, shared_data: Path) -> None:
@@ -185,39 +191,49 @@ def test_real_exchange_info_served(exchange: FakeExchange, shared_data: Path) ->
 # --- errors ------------------------------------------------------------------------------
 
 
-def test_unreachable_host_is_one_line_and_exit_1(exchange: FakeExchange) -> None:
-    port = exchange.port
-    exchange.stop()
+def test_unreachable_host_is_one_line_and_exit_1() -> None:
+    with socket.socket() as sock:  # a port nobody listens on once it is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     environment = env(tty=False)
     result = CliRunner().invoke(
         cli, ["upcoming", "--rest-url", f"http://127.0.0.1:{port}"], obj=environment
     )
     assert result.exit_code == 1
-    assert result.stderr == (
-        f"Error: GET http://127.0.0.1:{port}/fapi/v1/exchangeInfo: "
-        f"cannot connect to 127.0.0.1:{port} (connection refused)\n"
-    )
-    exchange.start()  # the fixture stops it again
+    assert result.stderr == f"Error: cannot reach 127.0.0.1:{port}: connection refused\n"
 
 
 def test_http_errors_and_broken_answers(exchange: FakeExchange) -> None:
-    exchange.rest_failures = [(451, {}), (503, {})]
+    host = f"127.0.0.1:{exchange.port}"
+    exchange.rest_failures = [(451, {})]
     code, _, err = run(exchange)
-    assert code == 1 and "HTTP 451" in err and "restricted" in err and err.count("\n") == 1
+    assert code == 1 and "HTTP 451, restricted location" in err and err.count("\n") == 1
+    # Longer than a one-off command waits: said at once, not slept through.
+    exchange.rest_failures = [(503, {"Retry-After": "3600"})]
     code, _, err = run(exchange)
-    assert code == 1 and err.startswith("Error: GET ") and "HTTP 503" in err
+    assert code == 1 and err.startswith("Error: ") and "503" in err and err.count("\n") == 1
     exchange.exchange_info = "<html>maintenance"
     code, _, err = run(exchange)
-    assert (code, err) == (
-        1,
-        f"Error: GET {exchange.rest_url}/fapi/v1/exchangeInfo: the answer is not JSON\n",
-    )
+    assert code == 1
+    assert err.startswith(f"Error: unexpected answer from {host}/fapi/v1/exchangeInfo: ")
     exchange.exchange_info = ["not", "an", "object"]
-    assert run(exchange)[::2] == (1, "Error: exchangeInfo: unexpected response\n")
+    assert run(exchange)[::2] == (
+        1,
+        f"Error: unexpected answer from {host}/fapi/v1/exchangeInfo: not a JSON object\n",
+    )
     # Odd entries are skipped, not fatal.
     exchange.exchange_info = {"symbols": ["x", {"symbol": 5}, symbol("OKUSDT", NOW + 1)]}
     code, out, _ = run(exchange)
     assert code == 0 and symbols(out) == ["OKUSDT"]
+
+
+def test_a_brief_rate_limit_is_ridden_out(exchange: FakeExchange) -> None:
+    exchange.exchange_info = {"symbols": [symbol("OKUSDT", NOW + 1)]}
+    exchange.rest_failures = [(429, {"Retry-After": "0"})]
+    code, out, err = run(exchange, "-v")
+    assert code == 0 and symbols(out) == ["OKUSDT"]
+    assert exchange.exchange_info_requests == 2
+    assert "HTTP 429: retrying in" in err
 
 
 def test_usage_errors() -> None:

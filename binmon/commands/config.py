@@ -41,7 +41,7 @@ def _complete_command(
 
 @click.command(
     "config",
-    short_help="Where the config file is, and the settings in effect for a command.",
+    short_help="The config file, and the settings in effect for a command.",
     epilog="""\b
 Examples:
   binmon config                  the file's path, and everything it sets (checked whole)

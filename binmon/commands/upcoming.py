@@ -20,6 +20,7 @@ from binmon.commands.options import (
 from binmon.endpoints import endpoints
 
 if TYPE_CHECKING:
+    from binmon.diag import Diagnostics
     from binmon.env import Environment
     from binmon.upcoming import Upcoming
 
@@ -75,34 +76,34 @@ def command(
     env = current_env(ctx)
     diag = Diagnostics(env.stderr, verbosity(ctx))
     base = endpoints(None, rest_url, testnet).rest_url
-    info = _exchange_info(base)
+    info = _exchange_info(base, diag)
     now_ms = int(env.clock() * 1000)
     events = select(from_exchange_info(info, now_ms), Filters.build(symbols=symbols, market=market))
     diag.debug(f"exchangeInfo: {len(info.get('symbols') or ())} symbols, {len(events)} events")
     if json_output or not env.stdout_isatty:
         _write_json(events, env)
     else:
-        _write_table(events, now_ms, env)
+        _write_table(events, now_ms, env, filtered=bool(symbols or market))
 
 
-def _exchange_info(base: str) -> dict[str, Any]:
+def _exchange_info(base: str, diag: Diagnostics) -> dict[str, Any]:
     import asyncio
 
     import aiohttp
-    import msgspec
 
-    from binmon.errors import BinmonError
     from binmon.rest import RestClient
+    from binmon.signed_rest import DEFAULT_MAX_TRIES, PATIENCE
 
     async def fetch() -> dict[str, Any]:
         # Proxies come from binmon.proxy, per request (loopback never proxied).
         async with aiohttp.ClientSession() as session:
-            return await RestClient(session, base).exchange_info()
+            # A one-off command rides out a brief 429/503 itself, as brackets does.
+            client = RestClient(
+                session, base, tries=DEFAULT_MAX_TRIES, patience=PATIENCE, diag=diag
+            )
+            return await client.exchange_info()
 
-    try:
-        return asyncio.run(fetch())
-    except msgspec.DecodeError:
-        raise BinmonError(f"GET {base}/fapi/v1/exchangeInfo: the answer is not JSON") from None
+    return asyncio.run(fetch())
 
 
 def _write_json(events: list[Upcoming], env: Environment) -> None:
@@ -112,7 +113,7 @@ def _write_json(events: list[Upcoming], env: Environment) -> None:
     env.stdout.flush()
 
 
-def _write_table(events: list[Upcoming], now_ms: int, env: Environment) -> None:
+def _write_table(events: list[Upcoming], now_ms: int, env: Environment, filtered: bool) -> None:
     import sys
 
     # The console is made as `brackets` makes its own.
@@ -124,7 +125,8 @@ def _write_table(events: list[Upcoming], now_ms: int, env: Environment) -> None:
         if events:
             console.print(UpcomingView(events, now_ms))
         else:
-            console.print("No listings or deliveries scheduled.", markup=False)
+            which = " that match -s/--market" if filtered else ""
+            console.print(f"No listings or deliveries scheduled{which}.", markup=False)
     finally:
         console.file.flush()
         if console.file is not sys.stdout:

@@ -7,28 +7,24 @@ contracts and the latest asset index entries).
 from __future__ import annotations
 
 import asyncio
-import gzip
+import contextlib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from binmon.protocol import PERPETUAL_DELIVERY_MS
+from binmon.recording import SNAPSHOT_STREAM, contracts_from_snapshot, read_lines
 from binmon.server import ServerConfig
+from binmon.server.asset_walk import ASSETS
 from binmon.server.clock import now_ms
+from binmon.server.contracts import CM, UM, Contract
 from binmon.server.hub import ASSET_INDEX_ALL, ASSET_STREAM_SUFFIX, CONTRACT_INFO, Hub
-from binmon.server.scenario import (
-    CM,
-    UM,
-    AssetIndexUpdate,
-    BracketWire,
-    Contract,
-    Scenario,
-    Tick,
-    encode,
-)
+from binmon.server.scenario import Scenario, Tick
+from binmon.server.wire import AssetIndexUpdate, BracketWire, encode
+from binmon.state import Contract as StateContract
 
 if TYPE_CHECKING:
     from binmon.server.state import ServerState
@@ -43,6 +39,10 @@ class Market:
 
     async def ready(self) -> None:
         return None
+
+    def reference_prices(self) -> dict[str, Decimal]:
+        """USD prices of assets that fix each contract's trading rules (exchangeInfo)."""
+        return {}
 
     async def run(self, state: ServerState) -> None:
         raise NotImplementedError
@@ -60,6 +60,10 @@ class ScenarioMarket(Market):
         self.latest_assets = self.scenario.latest_assets
         self.version = 0
         self._asset_streams = {s: s.lower() + ASSET_STREAM_SUFFIX for s in self.latest_assets}
+        self._reference_prices = {spec.asset: Decimal(spec.price) for spec in ASSETS}
+
+    def reference_prices(self) -> dict[str, Decimal]:
+        return self._reference_prices
 
     async def run(self, state: ServerState) -> None:
         interval = self.scenario.interval_ms
@@ -144,17 +148,24 @@ _STREAM_ONLY = msgspec.json.Decoder(_StreamOnly)
 _QUOTES: Final = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "USD")
 
 
+def _from_snapshot(c: StateContract) -> _LenientContract:
+    market = {"UM": UM, "CM": CM}.get(c.market or "")
+    return _LenientContract(
+        s=c.symbol,
+        ps=c.pair,
+        ct=c.contract_type,
+        dt=c.delivery_time,
+        ot=c.onboard_time,
+        cs=c.status,
+        st=market,
+    )
+
+
 def _split_symbol(symbol: str, pair: str) -> tuple[str, str]:
     for quote in _QUOTES:
         if pair.endswith(quote) and len(pair) > len(quote):
             return pair[: -len(quote)], quote
     return pair, "USDT"
-
-
-def open_recording(path: str | Path) -> IO[bytes] | gzip.GzipFile:
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
 
 
 class ReplayMarket(Market):
@@ -170,31 +181,44 @@ class ReplayMarket(Market):
         self.recorded_streams: set[str] = set()
         self.skipped = 0
         self._scanned: asyncio.Future[None] | None = None
+        self._reference_prices: dict[str, Decimal] = {}
 
     def _lines(self) -> Iterator[_RecordLine]:
-        with open_recording(self.path) as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                try:
-                    yield _RECORD.decode(line)
-                except msgspec.DecodeError:
-                    self.skipped += 1
+        for line in read_lines(str(self.path)):
+            try:
+                yield _RECORD.decode(line)
+            except msgspec.DecodeError:
+                self.skipped += 1
 
     def _prescan(self) -> None:
         # exchangeInfo must list every symbol before its first event is
         # replayed, as the real one would: it starts from each symbol's first state.
-        with open_recording(self.path) as f:
-            for line in f:
-                try:
-                    stream = _STREAM_ONLY.decode(line).stream
-                except msgspec.DecodeError:
-                    continue
-                self.recorded_streams.add(stream)
-                if stream == CONTRACT_INFO:
-                    self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
-                elif not self.latest_assets and stream.endswith(ASSET_STREAM_SUFFIX[1:]):
-                    self._apply_assets(bytes(_RECORD.decode(line).data))
+        for line in read_lines(str(self.path)):
+            try:
+                stream = _STREAM_ONLY.decode(line).stream
+            except msgspec.DecodeError:
+                continue
+            self.recorded_streams.add(stream)
+            if stream == CONTRACT_INFO:
+                self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
+            elif stream == SNAPSHOT_STREAM:
+                # The live run's exchangeInfo: every symbol, including the many
+                # that never send an event during a recording.
+                for seed in contracts_from_snapshot(bytes(_RECORD.decode(line).data)):
+                    self._apply_event(_from_snapshot(seed), first_only=True)
+            elif not self.latest_assets and (
+                stream == ASSET_INDEX_ALL or stream.endswith(ASSET_STREAM_SUFFIX)
+            ):
+                self._apply_assets(bytes(_RECORD.decode(line).data))
+        # The first recorded index of each asset fixes its contracts' trading rules.
+        for symbol, entry in self.latest_assets.items():
+            with contextlib.suppress(ArithmeticError):
+                price = Decimal(entry.i)
+                if price.is_finite() and price > 0:
+                    self._reference_prices[symbol.removesuffix("USD")] = price
+
+    def reference_prices(self) -> dict[str, Decimal]:
+        return self._reference_prices
 
     async def ready(self) -> None:
         if self._scanned is None:
@@ -206,6 +230,9 @@ class ReplayMarket(Market):
             event = _CONTRACT.decode(data)
         except msgspec.DecodeError:
             return
+        self._apply_event(event, first_only=first_only)
+
+    def _apply_event(self, event: _LenientContract, *, first_only: bool) -> None:
         known = self.contracts.get(event.s)
         if known is not None and first_only:
             return
@@ -270,6 +297,9 @@ class ReplayMarket(Market):
             rec = next(lines, None)
             if rec is None:
                 break
+            if rec.stream == SNAPSHOT_STREAM:
+                # binmon's own note of where the live run started, not a stream.
+                continue
             if started is None:
                 started, first_recv = loop.time(), rec.recv_time
             due = started + (rec.recv_time - first_recv) / 1000 / self.speed
