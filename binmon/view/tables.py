@@ -957,7 +957,7 @@ HELP_KEYS: Final = (
     ("q", "quit"),
     ("?", "this help (any key closes it)"),
     ("/", "filter symbols: a glob (btc*, *usdc) or any part of the name (btc); Enter applies"),
-    ("Esc", "clear the filter; leave a contract's detail"),
+    ("Esc", "clear the filter; leave a contract's detail (← and Backspace too)"),
     ("p", "pause the display (events are still received and counted); p again resumes"),
     ("u", "show or hide upcoming listings and deliveries, counting down"),
     ("↑ ↓  k j", "move the selection in the contract table"),
