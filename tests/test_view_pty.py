@@ -422,7 +422,8 @@ def test_filter_help_and_contract_detail_keys(
     # `?` help lists every key; any key closes it.
     term.send(b"?")
     term.wait_for_text("Keys  (any key closes this)", "pause the display", "upcoming listings")
-    assert "Contracts" not in term.text
+    # The rest of that paint blanks the tables out.
+    term.wait_for(lambda: "Contracts" not in term.text, "the help alone")
     term.send(b"x")
     term.wait_for_text("Contracts", "Asset index")
 
@@ -444,7 +445,8 @@ def test_filter_help_and_contract_detail_keys(
         "Changes seen this run",
         "bracket 1 max leverage 125 → 100",
     )
-    assert "100x ███" in term.text and "Notional" in term.text and "Contracts" not in term.text
+    assert "100x ███" in term.text and "Notional" in term.text
+    term.wait_for(lambda: "Contracts" not in term.text, "the detail alone")
     term.send(b"\x1b")
     term.wait_for_text("Contracts", "Asset index")
     term.send(b"q")
@@ -460,16 +462,18 @@ def test_pause_freezes_the_screen_and_upcoming_counts_down(
     term.wait_for(lambda: len(asset_rows(term)) == 2 and "SOONUSDT" in term.text, "the tables")
 
     term.send(b"p")
-    term.wait_for_text("PAUSED")
-    frozen = asset_rows(term)
-    frames = feed.frames
 
     def counted() -> int:
         found = re.search(r"(\d+) events received", term.line("binmon watch"))
         return int(found.group(1)) if found else -1
 
+    # Every paint once paused shows the same tables: after a second one, none
+    # of the screen is left from before the pause.
+    term.wait_for(lambda: counted() >= 2, "a paint while paused")
+    frozen = asset_rows(term)
+    frames, seen = feed.frames, counted()
     # Events keep arriving and are counted on screen; the tables do not move.
-    term.wait_for(lambda: counted() >= 10 and feed.frames >= frames + 5, "events counted")
+    term.wait_for(lambda: counted() >= seen + 10 and feed.frames >= frames + 5, "events counted")
     assert asset_rows(term) == frozen
     term.send(b"p")
     term.wait_for(lambda: "PAUSED" not in term.text and asset_rows(term) != frozen, "resumed")
