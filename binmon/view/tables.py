@@ -41,6 +41,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
 
+# A module, not names: binmon.upcoming_view imports binmon.view.format, so it
+# may still be loading (it imported this package) when this module runs.
+import binmon.upcoming_view as upcoming_view
 from binmon.brackets_view import Ladder, brackets_table
 from binmon.filters import Filters, SymbolSearch
 from binmon.leverage import BracketError
@@ -54,7 +57,6 @@ from binmon.protocol import (
 from binmon.state import Change, Contract
 from binmon.status import StreamStatus
 from binmon.upcoming import Upcoming, upcoming
-from binmon.upcoming_view import kind_text, time_left
 from binmon.view.format import (
     clock_time,
     date_time,
@@ -798,9 +800,9 @@ def upcoming_events(model: ScreenModel, now_ms: float) -> list[Upcoming]:
 
 def upcoming_cells(event: Upcoming, now_ms: float) -> dict[str, Text]:
     return {
-        "left": Text(time_left(event, int(now_ms)), style="bold"),
+        "left": Text(upcoming_view.time_left(event, int(now_ms)), style="bold"),
         "when": Text(date_time(event.time)),
-        "event": kind_text(event),
+        "event": upcoming_view.kind_text(event),
         "symbol": cell(event.symbol, "bold", 40),
         "type": cell(event.contract_type, limit=40),
         "status": status_text(event.status),
