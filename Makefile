@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench soak fuzz clean
+.PHONY: install test conformance lint demo bench soak fuzz clean
 
 $(STAMP): pyproject.toml setup.py binmon/_speedups.c
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# binmon serve driven by third-party clients (the official SDK, python-binance,
+# ccxt, websockets), each as its users call it. Not part of `test`: it
+# installs those clients (pinned, the `conformance` extra) into the same venv.
+conformance: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,conformance]'
+	$(PY) -m pytest conformance
 
 # mypy strict over binmon/, then the C accelerator's stub against the built module.
 lint: $(STAMP)
