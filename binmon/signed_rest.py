@@ -1,4 +1,5 @@
-"""Signed REST: ``GET /fapi/v1/leverageBracket``, with the clock synced to the exchange.
+"""Signed REST: ``GET /fapi/v1/leverageBracket`` and ``GET /fapi/v3/account``,
+with the clock synced to the exchange.
 
 Every failure the exchange or the network can produce becomes a
 :class:`~binmon.errors.BinmonError` with a one-line, human message.
@@ -23,6 +24,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from binmon.account import Account, decode_account
 from binmon.diag import Diagnostics, printable
 from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
 from binmon.leverage import SymbolBrackets, decode_rest
@@ -34,6 +36,7 @@ KEY_ENV: Final = "BINANCE_API_KEY"
 SECRET_ENV: Final = "BINANCE_API_SECRET"
 
 LEVERAGE_BRACKET_PATH: Final = "/fapi/v1/leverageBracket"
+ACCOUNT_PATH: Final = "/fapi/v3/account"
 TIME_PATH: Final = "/fapi/v1/time"
 DEFAULT_RECV_WINDOW: Final = 5000
 DEFAULT_TIMEOUT: Final = 15.0
@@ -115,7 +118,7 @@ def _utc(epoch: float) -> str:
 
 
 class SignedClient:
-    """A small signed client for the two endpoints ``brackets`` needs.
+    """A small signed client for the endpoints ``brackets`` and ``--account`` need.
 
     Use as ``async with SignedClient(...) as client``. ``clock`` and ``sleep``
     are injectable so tests neither wait nor depend on the wall clock.
@@ -211,6 +214,16 @@ class SignedClient:
         except ValueError as exc:
             raise BinmonError(
                 f"unexpected answer from {self.host}{LEVERAGE_BRACKET_PATH}: {printable(exc)}"
+            ) from None
+
+    async def account(self) -> Account:
+        """Margin balances and positions of the key's USD-M futures account."""
+        body = await self.signed_get(ACCOUNT_PATH, {})
+        try:
+            return decode_account(body)
+        except ValueError as exc:
+            raise BinmonError(
+                f"unexpected answer from {self.host}{ACCOUNT_PATH}: {printable(exc)}"
             ) from None
 
     async def signed_get(self, path: str, params: Mapping[str, str | int]) -> bytes:

@@ -7,7 +7,7 @@ then updated by each event. Numbers are compared by value (``0.03`` equals
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -84,6 +84,9 @@ class ContractBook:
         # Markets a snapshot covered: only there does an unknown symbol mean
         # a listing (the USD-M snapshot says nothing about COIN-M symbols).
         self.seeded_markets: set[str] = set()
+        # Ladders from a REST bracket snapshot for symbols no snapshot or
+        # event has named yet: they wait here for their contract.
+        self._ladders: dict[str, dict[int, Bracket]] = {}
 
     @property
     def seeded(self) -> bool:
@@ -96,10 +99,28 @@ class ContractBook:
             if contract.symbol not in self.contracts:
                 # A copy: apply() updates contracts in place, and the caller's
                 # snapshot must stay as it was (to seed another book, or a replay).
-                self.contracts[contract.symbol] = replace(contract)
+                copy = self.contracts[contract.symbol] = replace(contract)
+                ladder = self._ladders.pop(contract.symbol, None)
+                if copy.brackets is None and ladder is not None:
+                    copy.brackets = ladder
             if contract.market:
                 covered.add(contract.market)
         self.seeded_markets |= covered
+
+    def seed_brackets(self, ladders: Mapping[str, Iterable[Bracket]]) -> None:
+        """Merge a REST bracket snapshot (default ladders only); brackets from events win.
+
+        The first bracket event of a seeded symbol is then compared with it.
+        """
+        for symbol, ladder in ladders.items():
+            by_number = {b.bracket: b for b in ladder}
+            if not by_number:
+                continue
+            known = self.contracts.get(symbol)
+            if known is None:
+                self._ladders[symbol] = by_number
+            elif known.brackets is None:
+                known.brackets = by_number
 
     def apply(self, event: ContractInfo) -> list[Change]:
         known = self.contracts.get(event.symbol)
@@ -108,6 +129,11 @@ class ContractBook:
             # Events without `st` predate COIN-M on this stream: USD-M.
             listed = (event.market or "UM") in self.seeded_markets
             changes = [Change("listed", None, event.status)] if listed else []
+            ladder = self._ladders.pop(event.symbol, None)
+            if ladder is not None:
+                known.brackets = ladder
+                if event.brackets:
+                    changes.extend(bracket_changes(ladder, event.brackets))
             self._update(known, event)
         else:
             changes = self._diff(known, event)

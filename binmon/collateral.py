@@ -1,0 +1,315 @@
+"""Holdings valued as Multi-Assets Mode collateral, exactly. No I/O.
+
+Binance's rule: an asset's USD value is its quantity at the bid rate when the
+quantity is ≥ 0 and at the ask rate when it is negative (a debt is valued at
+the dearer rate); the haircut is what that costs against the index price.
+Every product and sum is exact: :data:`EXACT` traps anything that would
+round, and an asset whose numbers cannot be multiplied out exactly is left
+unvalued instead of approximated.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from binmon.protocol import AssetIndex
+
+# The exchange's rates have about 8 decimals and --hold is capped below: real
+# products need a few dozen digits. The margin covers absurd inputs too, which
+# are trapped (and reported) instead of rounded.
+EXACT: Final = decimal.Context(
+    prec=1000,
+    Emax=100_000,
+    Emin=-100_000,
+    traps=[
+        decimal.Inexact,
+        decimal.Rounded,
+        decimal.InvalidOperation,
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Subnormal,
+        decimal.DivisionByZero,
+    ],
+)
+
+MAX_QUANTITY_CHARS: Final = 100
+# Signed plain decimals: no exponent, no thousands separators, no spaces inside.
+_QUANTITY: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_ASSET: Final = re.compile(r"[A-Za-z0-9]{1,20}")
+# How long (in event time) an asset may stay without its index entry before it
+# is named as unvalued: single-asset streams deliver one symbol per frame.
+UNVALUED_GRACE_MS: Final = 3000
+
+
+class HoldingError(ValueError):
+    """A ``--hold`` that is not ``ASSET=QTY``, or a repeated asset."""
+
+
+def plain(value: Decimal) -> str:
+    """Exact positional text of a Decimal: no exponent, no ``-0``."""
+    if value.is_zero():
+        value = value.copy_abs()
+    return format(value, "f")
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One margin asset and its margin balance (wallet + unrealised PnL)."""
+
+    asset: str
+    quantity: Decimal
+
+    @property
+    def symbol(self) -> str:
+        return index_symbol(self.asset)
+
+
+def index_symbol(asset: str) -> str:
+    """The asset index symbol that values an asset: ``BTC`` → ``BTCUSD``."""
+    return f"{asset}USD"
+
+
+def parse_quantity(text: str) -> Decimal:
+    """A signed plain decimal, exactly; :class:`HoldingError` for anything else."""
+    value = text.strip()
+    if len(value) > MAX_QUANTITY_CHARS or not _QUANTITY.fullmatch(value):
+        raise HoldingError(
+            f"quantity must be a plain decimal number such as 0.5, -1200 or 1250.75 "
+            f"(no exponent, no thousands separators), not {text!r}"
+        )
+    return Decimal(value)
+
+
+def parse_hold(text: str) -> Holding:
+    """``BTC=0.5`` → ``Holding("BTC", Decimal("0.5"))``; assets are upper-cased."""
+    asset, sep, quantity = text.partition("=")
+    asset = asset.strip()
+    if not sep or not _ASSET.fullmatch(asset):
+        raise HoldingError(f"expected ASSET=QTY such as BTC=0.5 or USDT=-1200, not {text!r}")
+    return Holding(asset.upper(), parse_quantity(quantity))
+
+
+def parse_holds(texts: Iterable[str]) -> tuple[Holding, ...]:
+    """Every ``--hold``, in the order given; an asset given twice is an error."""
+    holdings: list[Holding] = []
+    seen: set[str] = set()
+    for text in texts:
+        holding = parse_hold(text)
+        if holding.asset in seen:
+            raise HoldingError(f"{holding.asset} is given more than once")
+        seen.add(holding.asset)
+        holdings.append(holding)
+    return tuple(holdings)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What valuation needs of one asset index entry, as the exchange's exact text."""
+
+    symbol: str
+    event_time: int
+    index_price: str
+    bid_rate: str
+    ask_rate: str
+
+    @classmethod
+    def of(cls, e: AssetIndex) -> Quote:
+        return cls(e.symbol, e.event_time, e.index_price, e.bid_rate, e.ask_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetValue:
+    """One line of a collateral report; the four numbers are None when unvalued."""
+
+    asset: str
+    symbol: str
+    quantity: Decimal
+    index_price: str | None = None
+    rate: str | None = None
+    value: Decimal | None = None
+    haircut: Decimal | None = None
+
+    @property
+    def valued(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralReport:
+    event_time: int
+    assets: tuple[AssetValue, ...]
+    total_value: Decimal
+    total_haircut: Decimal
+
+    def share(self, item: AssetValue) -> Decimal | None:
+        """The asset's part of the total value, for display only (rounded to 0.01 %)."""
+        if item.value is None or self.total_value.is_zero():
+            return None
+        # Division rarely terminates: a display context, never used for a reported number.
+        return (item.value * 100 / self.total_value).quantize(
+            Decimal("0.01"), context=decimal.Context(prec=1000)
+        )
+
+
+class Unvaluable(ArithmeticError):
+    """The exact result would need more digits than :data:`EXACT` allows."""
+
+
+def value(holding: Holding, quote: Quote) -> AssetValue:
+    """``QTY × bid`` (QTY ≥ 0) or ``QTY × ask`` (QTY < 0), and the haircut, exactly.
+
+    Raises :class:`Unvaluable` for numbers that cannot be multiplied out exactly.
+    """
+    quantity = holding.quantity
+    rate = quote.bid_rate if quantity >= 0 else quote.ask_rate
+    try:
+        worth = EXACT.multiply(quantity, Decimal(rate))
+        haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(quote.index_price)), worth)
+    except decimal.DecimalException:
+        raise Unvaluable(f"{holding.asset} cannot be valued exactly") from None
+    return AssetValue(
+        holding.asset, holding.symbol, quantity, quote.index_price, rate, worth, haircut
+    )
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """An exact sum (raises :class:`Unvaluable` rather than round)."""
+    result = Decimal(0)
+    try:
+        for v in values:
+            result = EXACT.add(result, v)
+    except decimal.DecimalException:
+        raise Unvaluable("the total cannot be summed exactly") from None
+    return result
+
+
+def report(
+    holdings: Sequence[Holding], quotes: dict[str, Quote], event_time: int
+) -> tuple[CollateralReport, list[str]]:
+    """The collateral of ``holdings`` at the latest ``quotes`` (by index symbol).
+
+    Returns the report and the assets that could not be valued exactly
+    (unvalued in the report, like an asset without an index entry).
+    """
+    rows: list[AssetValue] = []
+    problems: list[str] = []
+    for h in holdings:
+        quote = quotes.get(h.symbol)
+        row = AssetValue(h.asset, h.symbol, h.quantity)
+        if quote is not None:
+            try:
+                row = value(h, quote)
+            except Unvaluable as exc:
+                problems.append(str(exc))
+        rows.append(row)
+    valued = [r for r in rows if r.value is not None and r.haircut is not None]
+    try:
+        total_value = total(r.value for r in valued if r.value is not None)
+        total_haircut = total(r.haircut for r in valued if r.haircut is not None)
+    except Unvaluable as exc:
+        # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
+        problems.append(str(exc))
+        rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
+        total_value = total_haircut = Decimal(0)
+    return CollateralReport(event_time, tuple(rows), total_value, total_haircut), problems
+
+
+def quotes_in_lines(data: bytes, needles: Iterable[tuple[str, bytes]]) -> list[Quote]:
+    """The held entries of finished ``asset_index`` JSON lines (the C fast path's output).
+
+    ``needles`` are ``(symbol, needle(symbol))`` pairs. Only the held symbols
+    are looked for, so a frame of a hundred entries costs a few ``find`` calls.
+    Lines of that shape carry only numbers after the symbol, so splitting on
+    commas is exact.
+    """
+    found: list[Quote] = []
+    for symbol, needle in needles:
+        # The newest occurrence wins, as it would event by event.
+        start = data.rfind(needle)
+        if start < 0:
+            continue
+        end = data.find(b"}", start)
+        parts = data[start + len(needle) : end].split(b",", 6)
+        # event_time, index_price, bid_buffer, ask_buffer, bid_rate, ask_rate
+        values = [p.partition(b":")[2].decode() for p in parts[:6]]
+        found.append(Quote(symbol, int(values[0]), values[1], values[4], values[5]))
+    return found
+
+
+def needle(symbol: str) -> bytes:
+    """What precedes an entry's numbers in an ``asset_index`` line."""
+    return b'"symbol":"%s",' % symbol.encode()
+
+
+class Collateral:
+    """Holdings and the latest index entry of each held asset, frame by frame.
+
+    :meth:`quotes` takes the entries of one frame and says whether any was
+    held; :meth:`report` then values every holding. Holdings can be replaced
+    at any time (an account refresh).
+    """
+
+    def __init__(self, holdings: Sequence[Holding] = (), *, grace_ms: int = UNVALUED_GRACE_MS):
+        self.holdings: tuple[Holding, ...] = ()
+        self.symbols: frozenset[str] = frozenset()
+        self.latest: dict[str, Quote] = {}
+        self._grace_ms = grace_ms
+        self._first_time: int | None = None
+        self._named: set[str] = set()
+        self.replace(holdings)
+
+    def replace(self, holdings: Sequence[Holding]) -> None:
+        self.holdings = tuple(holdings)
+        self.symbols = frozenset(h.symbol for h in self.holdings)
+        self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
+
+    def lines(self, data: bytes) -> bool:
+        """Remember the held entries of finished JSON lines; True when any was held."""
+        held = False
+        for quote in quotes_in_lines(data, self._needles):
+            held = self.quote(quote) or held
+        return held
+
+    def quote(self, quote: Quote) -> bool:
+        """Remember one entry; True when it values a held asset."""
+        if quote.symbol not in self.symbols:
+            return False
+        known = self.latest.get(quote.symbol)
+        if known is None or quote.event_time >= known.event_time:
+            self.latest[quote.symbol] = quote
+        return True
+
+    def events(self, events: Iterable[AssetIndex]) -> bool:
+        """Remember a frame's entries; True when any was held."""
+        held = False
+        symbols = self.symbols
+        for e in events:
+            if e.symbol in symbols:
+                held = self.quote(Quote.of(e)) or held
+        return held
+
+    def report(self, event_time: int) -> tuple[CollateralReport, list[str]]:
+        """The report at ``event_time`` and what to warn about, each named only once.
+
+        An asset still without an index entry ``grace_ms`` after the first
+        report is named (its ``<ASSET>USD`` probably does not exist).
+        """
+        if self._first_time is None:
+            self._first_time = event_time
+        result, problems = report(self.holdings, self.latest, event_time)
+        warnings = [p for p in problems if p not in self._named]
+        if event_time - self._first_time >= self._grace_ms:
+            for row in result.assets:
+                if row.symbol not in self.latest and row.symbol not in self._named:
+                    warnings.append(
+                        f"{row.asset} is not valued: no asset index entry {row.symbol} has been "
+                        f"seen"
+                    )
+                    self._named.add(row.symbol)
+        self._named.update(problems)
+        return result, warnings
