@@ -1,14 +1,16 @@
-"""From received messages to sink calls: decode, skip bad input, drop
+"""From received messages to consumer calls: decode, skip bad input, drop
 duplicates, keep contract state, filter, count.
 
-No I/O of its own; the connection (or a replay) pushes messages in, the sink
-takes events out. One instance serves every stream of a run.
+No I/O of its own; the connection (or a replay) pushes messages in, one
+consumer (usually a :class:`binmon.consumer.Fanout` of several) takes events
+out. One instance serves every stream of a run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from binmon.consumer import Consumer
 from binmon.diag import Diagnostics, printable
 from binmon.filters import Filters
 from binmon.protocol import (
@@ -17,10 +19,7 @@ from binmon.protocol import (
     Frame,
     decode_message,
     decode_payload,
-    split_envelope,
 )
-from binmon.recording import Recorder
-from binmon.sinks import JsonLinesSink, Sink
 from binmon.state import ContractBook
 from binmon.status import StreamStatus
 
@@ -36,7 +35,7 @@ except ImportError:  # built without a C compiler: the pure-Python path does it 
 class Feed:
     def __init__(
         self,
-        sink: Sink,
+        out: Consumer,
         diag: Diagnostics,
         *,
         filters: Filters | None = None,
@@ -44,31 +43,24 @@ class Feed:
         count: int | None = None,
         raw: bool = False,
         dedupe: bool = True,
-        recorder: Recorder | None = None,
         on_done: Callable[[], None] | None = None,
     ) -> None:
-        self.sink = sink
+        self.out = out
         self.diag = diag
         self.filters = filters or Filters()
         self.book = book or ContractBook()
         self.remaining = count
         self.raw = raw
         self.dedupe = dedupe
-        self.recorder = recorder
         self.on_done = on_done
         self.done = False
         self.events_written = 0
         self.malformed = 0
         self.duplicates = 0
-        # The C accelerator writes finished lines: only when nothing but the
-        # encoding is asked of an asset frame (JSON lines, no raw, no globs).
+        # The C accelerator makes finished lines: only when nothing but the
+        # encoding is asked of an asset frame (consumers that take lines, no globs).
         self._fast: Callable[[bytes | str], FastResult | None] | None = None
-        if (
-            _asset_index_lines is not None
-            and isinstance(sink, JsonLinesSink)
-            and not sink.raw
-            and not self.filters.symbols
-        ):
+        if _asset_index_lines is not None and out.takes_encoded_assets and not self.filters.symbols:
             self._fast = _asset_index_lines
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
@@ -88,6 +80,7 @@ class Feed:
         if self._fast is not None:
             result = self._fast(data)
             if result is not None and self._fast_frame(result, status):
+                self.out.frame(data)
                 return
         frame = decode_message(data, want_raw=self.raw)
         self._frame(frame, status, data)
@@ -105,7 +98,7 @@ class Feed:
         end = len(lines)
         if fast is None or self.done or self.remaining is not None or self.dedupe:
             return start
-        write = self.sink.lines  # type: ignore[attr-defined]
+        write = self.out.asset_lines
         i, events, last_time = start, 0, None
         # The replay hot loop: one C call and one write per line, nothing else.
         while i < end:
@@ -139,8 +132,7 @@ class Feed:
             if self.done:
                 break
             self._contracts(frame, status)
-            if self.recorder is not None:
-                self._record(data)
+            self.out.frame(data)
 
     # -- internals --------------------------------------------------------
 
@@ -155,7 +147,7 @@ class Feed:
                 return False
             self._asset_marks[stream] = last_time
         status.last_event_time_ms = last_time
-        self.sink.lines(lines)  # type: ignore[attr-defined]
+        self.out.asset_lines(lines)
         self._written(count)
         return True
 
@@ -172,8 +164,8 @@ class Feed:
         if not frame.events:
             # A recording keeps every frame received, bad ones included (when
             # they are at least an envelope, so that the line stays JSON).
-            if self.recorder is not None and not recorded and frame.malformed:
-                self._record(data)
+            if not recorded and frame.malformed:
+                self.out.frame(data)
             return
         first = frame.events[0]
         if type(first) is AssetIndex:
@@ -183,14 +175,8 @@ class Feed:
             return
         else:
             self._contracts(frame, status)
-        if self.recorder is not None and not recorded:
-            self._record(data)
-
-    def _record(self, data: bytes | str) -> None:
-        assert self.recorder is not None
-        envelope = split_envelope(data)
-        if envelope is not None:
-            self.recorder.write(*envelope)
+        if not recorded:
+            self.out.frame(data)
 
     def _bad(self, frame: Frame, status: StreamStatus, data: bytes | str) -> None:
         self.malformed += frame.malformed
@@ -230,7 +216,7 @@ class Feed:
         if self.remaining is not None:
             events = events[: self.remaining]
             raw = None if raw is None else raw[: self.remaining]
-        self.sink.assets(events, raw)
+        self.out.assets(events, raw)
         self._written(len(events))
 
     def _contracts(self, frame: Frame, status: StreamStatus) -> None:
@@ -247,7 +233,7 @@ class Feed:
                 continue
             if self.filters.changes_only and not changes:
                 continue
-            self.sink.contract(event, changes, None if frame.raw is None else frame.raw[index])
+            self.out.contract(event, changes, None if frame.raw is None else frame.raw[index])
             self._written(1)
 
     def _repeated(self, event: ContractInfo) -> bool:

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -27,12 +28,12 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-from binmon.commands.options import Endpoints
 from binmon.connection import Backoff
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.errors import FatalConnectionError
 from binmon.output import Output
+from binmon.run_config import Endpoints
 from binmon.runner import CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.sinks import JsonLinesSink
@@ -469,10 +470,30 @@ async def test_seeding_failures_are_retried_while_the_stream_keeps_running(
     assert (first["symbol"], first["changes"]) == ("BTCUSDT", [])
     # Once seeded, changes are computed against the snapshot.
     assert second["changes"] == [{"field": "status", "old": "TRADING", "new": "SETTLING"}]
-    log = err.getvalue()
-    for status in (429, 418, 500, 502, 503):
-        assert f"/fapi/v1/exchangeInfo: HTTP {status} " in log
+    failures = [x for x in err.getvalue().splitlines() if "exchangeInfo failed" in x]
+    statuses = [re.findall(r"HTTP (\d{3})", x) for x in failures]
+    assert statuses == [["429"], ["418"], ["500"], ["502"], ["503"]]
     assert exchange.connections == 1
+
+
+@pytest.mark.parametrize("status", [451, 403, 401])
+async def test_a_refused_snapshot_is_fatal_like_a_refused_upgrade(
+    exchange: FakeExchange, status: int
+) -> None:
+    exchange.rest_failures = [(status, {}), (status, {})]
+    err = io.StringIO()
+    config = RunConfig(
+        kinds=(CONTRACTS,),
+        endpoints=Endpoints(exchange.ws_url, exchange.rest_url),
+        duration=30,
+        backoff=lambda: Backoff(base=0.01, cap=0.01),
+    )
+    runner = Runner(config, Environment(stdout=io.BytesIO(), stderr=err), Diagnostics(err))
+    with pytest.raises(FatalConnectionError) as info:
+        async with asyncio.timeout(20):
+            await runner.run()
+    assert getattr(info.value, "status", None) == status
+    assert exchange.exchange_info_requests == 1
 
 
 @pytest.mark.parametrize(

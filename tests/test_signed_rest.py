@@ -31,10 +31,9 @@ import pytest
 from aiohttp import web
 
 from binmon.cli import main
-from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
+from binmon.errors import BinmonError, FatalConnectionError, RestError, UsageProblem
 from binmon.signed_rest import (
     Credentials,
-    ExchangeError,
     SignedClient,
     credentials_from_env,
     retry_after_seconds,
@@ -324,7 +323,7 @@ async def test_account_bad_key_and_bad_answer(aiohttp_server: Any) -> None:
     fake = SignedExchange()
     base = await _serve(aiohttp_server, fake)
     async with _client(base, key="WrongKey") as client:
-        with pytest.raises(ExchangeError, match="API key rejected"):
+        with pytest.raises(RestError, match="API key rejected"):
             await client.account()
     fake.forced.append(web.json_response({"assets": [{"asset": "BTC", "marginBalance": "x"}]}))
     async with _client(base) as client:
@@ -371,7 +370,7 @@ async def test_minus_1021_twice_is_an_error(aiohttp_server: Any) -> None:
     ]
     base = await _serve(aiohttp_server, fake)
     async with _client(base) as client:
-        with pytest.raises(ExchangeError, match="even after resyncing") as info:
+        with pytest.raises(RestError, match="even after resyncing") as info:
             await client.leverage_brackets("BTCUSDT")
     assert info.value.code == -1021
     assert fake.time_calls == 2 and fake.bracket_calls == 2
@@ -391,7 +390,7 @@ async def test_key_and_signature_errors(
     fake = SignedExchange()
     base = await _serve(aiohttp_server, fake)
     async with _client(base, key=key, secret=secret) as client:
-        with pytest.raises(ExchangeError) as info:
+        with pytest.raises(RestError) as info:
             await client.leverage_brackets("BTCUSDT")
     assert info.value.code == code
     message = str(info.value)

@@ -15,11 +15,11 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 
-from binmon.commands.options import Endpoints
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.filters import Filters
 from binmon.protocol import AssetIndex, Bracket, ContractInfo
+from binmon.run_config import Endpoints
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.state import Contract, ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
@@ -554,7 +554,7 @@ def test_runner_gets_a_live_view_with_sort_options() -> None:
     assert view.model.asset_sort == "price"
     with pytest.raises(ValueError):
         view.sort = "volume"
-    assert isinstance(make_live_view(runner), LiveView)
+    assert isinstance(make_live_view(runner.view_input()), LiveView)
 
 
 def test_keys() -> None:
@@ -578,7 +578,7 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     runner = make_runner((ASSETS,), assets=("BTCUSD",))
     view = runner.view
     assert isinstance(view, LiveView)
-    view.seed_assets(
+    view.asset_snapshot(
         [
             asset("ADAUSD", T, "0.27462452", *ADA, *ADA_AUTO),
             asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO),
@@ -587,7 +587,7 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     assert list(view.model.assets) == ["BTCUSD"]
     # A late seed never overwrites newer stream data, nor flashes.
     view.assets([asset("BTCUSD", T + 5000, "86000.00000000", *BTC, *BTC_AUTO)], None)
-    view.seed_assets([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
+    view.asset_snapshot([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
     assert view.model.assets["BTCUSD"].event.index_price == "86000.00000000"
 
 

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import click
 
-from binmon.commands.options import connection_options, verbosity_options
+from binmon.commands.options import (
+    StreamOptions,
+    collect_stream_options,
+    connection_options,
+    verbosity_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -32,7 +37,8 @@ Examples:
 )
 @connection_options
 @verbosity_options
-def command(file: str, only: str | None, **opts: Any) -> None:
+@collect_stream_options
+def command(file: str, only: str | None, options: StreamOptions) -> None:
     """Write every received frame to FILE, with its receive time.
 
     One JSON line per frame: {"recv_time":ms,"stream":name,"data":payload},
@@ -44,4 +50,4 @@ def command(file: str, only: str | None, **opts: Any) -> None:
     kinds = {"assets": (ASSETS,), "contracts": (CONTRACTS,)}.get(
         (only or "").lower(), (ASSETS, CONTRACTS)
     )
-    run_stream(kinds, {**opts, "json_output": True}, record_path=file)
+    run_stream(kinds, replace(options, json_output=True), record_path=file)

@@ -13,6 +13,10 @@ same sequence of ``now_ms`` give the same frames, and a faster tick rate
 speeds contract events up proportionally. Published decimals are exact:
 prices are integer units of 1e-8, rates and cumulative amounts are computed
 with :class:`~decimal.Decimal` and quantized; no float ever reaches the wire.
+
+Over 500 lines: more than half is the one class :class:`Scenario`, a single
+state machine whose event kinds all share its random stream, schedule and
+universe; the rest is the wire structs and the tables it draws from.
 """
 
 from __future__ import annotations
