@@ -7,15 +7,15 @@ contracts and the latest asset index entries).
 from __future__ import annotations
 
 import asyncio
-import gzip
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from binmon.protocol import PERPETUAL_DELIVERY_MS
+from binmon.recording import read_lines
 from binmon.server import ServerConfig
 from binmon.server.clock import now_ms
 from binmon.server.hub import ASSET_INDEX_ALL, ASSET_STREAM_SUFFIX, CONTRACT_INFO, Hub
@@ -144,12 +144,6 @@ def _split_symbol(symbol: str, pair: str) -> tuple[str, str]:
     return pair, "USDT"
 
 
-def open_recording(path: str | Path) -> IO[bytes] | gzip.GzipFile:
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 class ReplayMarket(Market):
     """Serves a recording (``binmon record`` format) with its original timing."""
 
@@ -165,29 +159,25 @@ class ReplayMarket(Market):
         self._scanned: asyncio.Future[None] | None = None
 
     def _lines(self) -> Iterator[_RecordLine]:
-        with open_recording(self.path) as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                try:
-                    yield _RECORD.decode(line)
-                except msgspec.DecodeError:
-                    self.skipped += 1
+        for line in read_lines(str(self.path)):
+            try:
+                yield _RECORD.decode(line)
+            except msgspec.DecodeError:
+                self.skipped += 1
 
     def _prescan(self) -> None:
         # exchangeInfo must list every symbol before its first event is
         # replayed, as the real one would: it starts from each symbol's first state.
-        with open_recording(self.path) as f:
-            for line in f:
-                try:
-                    stream = _STREAM_ONLY.decode(line).stream
-                except msgspec.DecodeError:
-                    continue
-                self.recorded_streams.add(stream)
-                if stream == CONTRACT_INFO:
-                    self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
-                elif not self.latest_assets and stream.endswith(ASSET_STREAM_SUFFIX[1:]):
-                    self._apply_assets(bytes(_RECORD.decode(line).data))
+        for line in read_lines(str(self.path)):
+            try:
+                stream = _STREAM_ONLY.decode(line).stream
+            except msgspec.DecodeError:
+                continue
+            self.recorded_streams.add(stream)
+            if stream == CONTRACT_INFO:
+                self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
+            elif not self.latest_assets and stream.endswith(ASSET_STREAM_SUFFIX[1:]):
+                self._apply_assets(bytes(_RECORD.decode(line).data))
 
     async def ready(self) -> None:
         if self._scanned is None:
