@@ -145,6 +145,8 @@ class CollateralReport:
     assets: tuple[AssetValue, ...]
     total_value: Decimal
     total_haircut: Decimal
+    # The exchange's own totalMarginBalance at the last account read, to set beside ours.
+    exchange_total: str | None = None
 
     def share(self, item: AssetValue) -> Decimal | None:
         """The asset's part of the total value, for display only (rounded to 0.01 %)."""
@@ -189,7 +191,10 @@ def total(values: Iterable[Decimal]) -> Decimal:
 
 
 def report(
-    holdings: Sequence[Holding], quotes: dict[str, Quote], event_time: int
+    holdings: Sequence[Holding],
+    quotes: dict[str, Quote],
+    event_time: int,
+    exchange_total: str | None = None,
 ) -> tuple[CollateralReport, list[str]]:
     """The collateral of ``holdings`` at the latest ``quotes`` (by index symbol).
 
@@ -216,7 +221,8 @@ def report(
         problems.append(str(exc))
         rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
         total_value = total_haircut = Decimal(0)
-    return CollateralReport(event_time, tuple(rows), total_value, total_haircut), problems
+    result = CollateralReport(event_time, tuple(rows), total_value, total_haircut, exchange_total)
+    return result, problems
 
 
 def quotes_in_lines(data: bytes, needles: Iterable[tuple[str, bytes]]) -> list[Quote]:
@@ -249,31 +255,37 @@ def needle(symbol: str) -> bytes:
 class Collateral:
     """Holdings and the latest index entry of each held asset, frame by frame.
 
-    :meth:`quotes` takes the entries of one frame and says whether any was
-    held; :meth:`report` then values every holding. Holdings can be replaced
-    at any time (an account refresh).
+    :meth:`events` (or :meth:`lines`) takes the entries of one frame and
+    says whether any was held; :meth:`report` then values every holding.
+    Holdings can be replaced at any time (an account refresh).
     """
 
     def __init__(self, holdings: Sequence[Holding] = (), *, grace_ms: int = UNVALUED_GRACE_MS):
         self.holdings: tuple[Holding, ...] = ()
         self.symbols: frozenset[str] = frozenset()
         self.latest: dict[str, Quote] = {}
+        self.exchange_total: str | None = None
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
         self.replace(holdings)
 
-    def replace(self, holdings: Sequence[Holding]) -> None:
+    def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
+        self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
 
-    def lines(self, data: bytes) -> bool:
-        """Remember the held entries of finished JSON lines; True when any was held."""
-        held = False
+    def lines(self, data: bytes) -> int | None:
+        """Remember the held entries of finished JSON lines.
+
+        Returns the newest event time among them, None when none was held.
+        """
+        newest = None
         for quote in quotes_in_lines(data, self._needles):
-            held = self.quote(quote) or held
-        return held
+            if self.quote(quote) and (newest is None or quote.event_time > newest):
+                newest = quote.event_time
+        return newest
 
     def quote(self, quote: Quote) -> bool:
         """Remember one entry; True when it values a held asset."""
@@ -284,14 +296,15 @@ class Collateral:
             self.latest[quote.symbol] = quote
         return True
 
-    def events(self, events: Iterable[AssetIndex]) -> bool:
-        """Remember a frame's entries; True when any was held."""
-        held = False
+    def events(self, events: Iterable[AssetIndex]) -> int | None:
+        """Remember a frame's entries; the newest held event time, None when none was held."""
+        newest = None
         symbols = self.symbols
         for e in events:
-            if e.symbol in symbols:
-                held = self.quote(Quote.of(e)) or held
-        return held
+            held = e.symbol in symbols and self.quote(Quote.of(e))
+            if held and (newest is None or e.event_time > newest):
+                newest = e.event_time
+        return newest
 
     def report(self, event_time: int) -> tuple[CollateralReport, list[str]]:
         """The report at ``event_time`` and what to warn about, each named only once.
@@ -301,7 +314,7 @@ class Collateral:
         """
         if self._first_time is None:
             self._first_time = event_time
-        result, problems = report(self.holdings, self.latest, event_time)
+        result, problems = report(self.holdings, self.latest, event_time, self.exchange_total)
         warnings = [p for p in problems if p not in self._named]
         if event_time - self._first_time >= self._grace_ms:
             for row in result.assets:

@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Final
 
 from binmon.leverage import BracketError, find_bracket, maintenance_margin, ordered
-from binmon.protocol import BRACKET_NUMBER_FIELDS, Bracket
-from binmon.state import Change
+from binmon.protocol import BRACKET_NUMBER_FIELDS, Bracket, ContractInfo
+from binmon.state import Change, Contract
 
 MAX_NOTIONAL_CHARS: Final = 40
 _NOTIONAL: Final = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -142,18 +142,48 @@ class Positions:
     """Positions by symbol, and the personal ladders that override the stream's.
 
     Positions can be replaced at any time (an account refresh); personal
-    ladders come from the signed ``leverageBracket`` answer.
+    ladders come from the signed ``leverageBracket`` answer. ``contracts`` is
+    the contract book the stream's ladders are read from.
     """
 
-    def __init__(self, positions: Mapping[str, Decimal] | None = None) -> None:
+    def __init__(
+        self,
+        positions: Mapping[str, Decimal] | None = None,
+        contracts: Mapping[str, Contract] | None = None,
+    ) -> None:
         self.notionals: dict[str, Decimal] = dict(positions or {})
         self.personal: dict[str, tuple[Bracket, ...]] = {}
+        self.contracts: Mapping[str, Contract] = contracts if contracts is not None else {}
+        # Bumped whenever the positions or personal ladders change (a view's cache key).
+        self.version = 0
 
     def replace(self, positions: Mapping[str, Decimal]) -> None:
-        self.notionals = dict(positions)
+        if positions != self.notionals:
+            self.notionals = dict(positions)
+            self.version += 1
+
+    def ladder(self, symbol: str) -> tuple[Bracket, ...] | None:
+        """The stream's (or the snapshot's) ladder of ``symbol``, if known."""
+        contract = self.contracts.get(symbol)
+        if contract is None or not contract.brackets:
+            return None
+        return ordered(contract.brackets.values())
+
+    def of(self, symbol: str) -> Exposure | None:
+        """Where the symbol's position stands now, on the ladder its maths use."""
+        if symbol not in self.notionals:
+            return None
+        return self.at(symbol, self.ladder(symbol))
+
+    def for_event(self, event: ContractInfo, changes: Sequence[Change]) -> PositionUpdate | None:
+        """The position keys of the event's ``contract_info`` line (the book already applied it)."""
+        if event.symbol not in self.notionals:
+            return None
+        return self.update(event.symbol, self.ladder(event.symbol), changes)
 
     def set_personal(self, symbol: str, ladder: Sequence[Bracket]) -> None:
         self.personal[symbol] = ordered(ladder)
+        self.version += 1
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self.notionals

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
-from binmon.jsonl import encode_assets, encode_contract, safe_json
+from binmon.jsonl import encode_assets, encode_collateral, encode_contract, safe_json
+from binmon.positions import Positions
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
 
@@ -21,9 +23,14 @@ class Writable(Protocol):
 class JsonLinesSink(Consumer):
     """JSON lines on a binary stream, flushed once per received frame."""
 
-    def __init__(self, out: Writable, raw: bool = False) -> None:
+    def __init__(
+        self, out: Writable, raw: bool = False, positions: Positions | None = None
+    ) -> None:
         self.out = out
         self.raw = raw
+        # Positions add their keys to contract_info lines (not to --raw ones,
+        # which are the exchange's objects as received).
+        self.positions = None if raw else positions
         self._flush = out.flush
         # Raw lines keep each element as received: the accelerator cannot make those.
         self.takes_encoded_assets = not raw
@@ -51,7 +58,12 @@ class JsonLinesSink(Consumer):
         if self.raw and raw is not None:
             self.out.write(safe_json(raw) + b"\n")
         else:
-            self.out.write(encode_contract(event, changes))
+            position = None if self.positions is None else self.positions.for_event(event, changes)
+            self.out.write(encode_contract(event, changes, position))
+        self._flush()
+
+    def collateral(self, report: CollateralReport) -> None:
+        self.out.write(encode_collateral(report))
         self._flush()
 
     def close(self) -> None:

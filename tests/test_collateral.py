@@ -257,7 +257,7 @@ def test_fast_path_lines_give_the_same_quotes(entries: list[tuple[str, Decimal]]
         Collateral(parse_holds(["BTC=1", "SOL=-2"])),
         Collateral(parse_holds(["BTC=1", "SOL=-2"])),
     )
-    assert slow.events(events) == fast.lines(lines)
+    assert slow.events(events) == fast.lines(lines)  # the same newest held time, or None
     assert slow.latest == fast.latest
     assert slow.report(1000) == fast.report(1000)
 

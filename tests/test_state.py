@@ -150,6 +150,18 @@ def test_seeded_brackets_are_compared_with_the_first_event() -> None:
     ]
 
 
+def test_min_leverage_a_rest_ladder_cannot_know_is_not_a_change() -> None:
+    book = ContractBook()
+    rest = Bracket(1, "0", "5000", "0.01", "0", None, "75")
+    book.seed([Contract("BTCUSDT", status="TRADING")])
+    book.seed_brackets({"BTCUSDT": [rest]})
+    assert book.apply(event(brackets=[bracket(1, ma="75")])) == []
+    # From then on the stream's own ladder is the reference, min leverage included.
+    assert book.apply(
+        event(time=2, brackets=[Bracket(1, "0", "5000", "0.01", "0", "2", "75")])
+    ) == [Change("min_leverage", "1", "2", 1)]
+
+
 def test_brackets_from_events_win_over_a_late_bracket_snapshot() -> None:
     book = ContractBook()
     book.apply(event(brackets=[bracket(1, ma="75")]))
