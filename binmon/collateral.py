@@ -57,6 +57,11 @@ def plain(value: Decimal) -> str:
     return format(value, "f")
 
 
+def trimmed(value: Decimal) -> str:
+    """Like :func:`plain`, without trailing zeros (``1000.000`` → ``1000``): for display."""
+    return plain(value.normalize(EXACT))
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
     """One margin asset and its margin balance (wallet + unrealised PnL)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from binmon.collateral import CollateralReport, plain
+from binmon.collateral import CollateralReport, plain, trimmed
 from binmon.positions import Exposure, PositionUpdate
 from binmon.protocol import BRACKET_NUMBER_FIELDS, AssetIndex, Bracket, ContractInfo
 from binmon.state import Change
@@ -107,7 +107,10 @@ def exposure_json(e: Exposure) -> dict[str, Any]:
         "bracket": e.bracket,
         "max_leverage": _num(e.max_leverage),
         "maint_margin_ratio": _num(e.maint_margin_ratio),
-        "maintenance_margin": _exact(e.maintenance_margin),
+        # Written as `brackets --notional` writes it: no trailing zeros.
+        "maintenance_margin": None
+        if e.maintenance_margin is None
+        else msgspec.Raw(trimmed(e.maintenance_margin).encode()),
     }
 
 
