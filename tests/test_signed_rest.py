@@ -94,6 +94,8 @@ class SignedExchange:
     bracket_calls: int = 0
     queries: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    # Successive /fapi/v3/account answers; the last one stays.
+    accounts: list[str] = field(default_factory=lambda: [ACCOUNT])
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
@@ -150,7 +152,8 @@ class SignedExchange:
         params = self._verified(request, raw)
         if isinstance(params, web.Response):
             return params
-        return web.Response(text=ACCOUNT, content_type="application/json")
+        body = self.accounts.pop(0) if len(self.accounts) > 1 else self.accounts[0]
+        return web.Response(text=body, content_type="application/json")
 
     def _verified(self, request: web.Request, raw: str) -> dict[str, str] | web.Response:
         """The signed parameters, or the exchange's error answer."""
