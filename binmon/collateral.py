@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+import msgspec
+
 from binmon.protocol import AssetIndex
 
 # The exchange's rates have about 8 decimals and --hold is capped below: real
@@ -112,8 +114,7 @@ def parse_holds(texts: Iterable[str]) -> tuple[Holding, ...]:
     return tuple(holdings)
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(msgspec.Struct, frozen=True, gc=False):
     """What valuation needs of one asset index entry, as the exchange's exact text."""
 
     symbol: str
@@ -127,8 +128,7 @@ class Quote:
         return cls(e.symbol, e.event_time, e.index_price, e.bid_rate, e.ask_rate)
 
 
-@dataclass(frozen=True, slots=True)
-class AssetValue:
+class AssetValue(msgspec.Struct, frozen=True, gc=False):
     """One line of a collateral report; the four numbers are None when unvalued."""
 
     asset: str
@@ -144,8 +144,7 @@ class AssetValue:
         return self.value is not None
 
 
-@dataclass(frozen=True, slots=True)
-class CollateralReport:
+class CollateralReport(msgspec.Struct, frozen=True, gc=False):
     event_time: int
     assets: tuple[AssetValue, ...]
     total_value: Decimal
@@ -186,13 +185,17 @@ def value(holding: Holding, quote: Quote) -> AssetValue:
 
 def total(values: Iterable[Decimal]) -> Decimal:
     """An exact sum (raises :class:`Unvaluable` rather than round)."""
-    result = Decimal(0)
+    result = _ZERO
+    add = EXACT.add
     try:
         for v in values:
-            result = EXACT.add(result, v)
+            result = add(result, v)
     except decimal.DecimalException:
         raise Unvaluable("the total cannot be summed exactly") from None
     return result
+
+
+_ZERO: Final = Decimal(0)
 
 
 def report(
@@ -200,34 +203,55 @@ def report(
     quotes: dict[str, Quote],
     event_time: int,
     exchange_total: str | None = None,
+    *,
+    memo: dict[str, tuple[str, str, AssetValue]] | None = None,
 ) -> tuple[CollateralReport, list[str]]:
     """The collateral of ``holdings`` at the latest ``quotes`` (by index symbol).
 
     Returns the report and the assets that could not be valued exactly
     (unvalued in the report, like an asset without an index entry).
+    ``memo`` keeps each asset's last valuation, reused while its index price
+    and rate stay the same (stablecoins do, for minutes at a time).
     """
     rows: list[AssetValue] = []
     problems: list[str] = []
     for h in holdings:
         quote = quotes.get(h.symbol)
-        row = AssetValue(h.asset, h.symbol, h.quantity)
-        if quote is not None:
+        if quote is None:
+            rows.append(AssetValue(h.asset, h.symbol, h.quantity))
+            continue
+        kept = None if memo is None else memo.get(h.asset)
+        rate = quote.bid_rate if h.quantity >= 0 else quote.ask_rate
+        if kept is not None and kept[0] == quote.index_price and kept[1] == rate:
+            row = kept[2]
+        else:
             try:
                 row = value(h, quote)
             except Unvaluable as exc:
                 problems.append(str(exc))
+                row = AssetValue(h.asset, h.symbol, h.quantity)
+            else:
+                if memo is not None:
+                    memo[h.asset] = (quote.index_price, rate, row)
         rows.append(row)
-    valued = [r for r in rows if r.value is not None and r.haircut is not None]
     try:
-        total_value = total(r.value for r in valued if r.value is not None)
-        total_haircut = total(r.haircut for r in valued if r.haircut is not None)
+        total_value = total([r.value for r in rows if r.value is not None])
+        total_haircut = total([r.haircut for r in rows if r.haircut is not None])
     except Unvaluable as exc:
         # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
         problems.append(str(exc))
         rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
-        total_value = total_haircut = Decimal(0)
+        total_value = total_haircut = _ZERO
     result = CollateralReport(event_time, tuple(rows), total_value, total_haircut, exchange_total)
     return result, problems
+
+
+# After an ``asset_index`` line's symbol: the numbers valuation needs. The
+# lines' shape is fixed (binmon.jsonl, and the C accelerator writes the same).
+_ENTRY: Final = re.compile(
+    rb'"event_time":([0-9]+),"index_price":([^,]+),"bid_buffer":[^,]+,'
+    rb'"ask_buffer":[^,]+,"bid_rate":([^,]+),"ask_rate":([^,}]+)'
+)
 
 
 def quotes_in_lines(data: bytes, needles: Iterable[tuple[str, bytes]]) -> list[Quote]:
@@ -235,20 +259,19 @@ def quotes_in_lines(data: bytes, needles: Iterable[tuple[str, bytes]]) -> list[Q
 
     ``needles`` are ``(symbol, needle(symbol))`` pairs. Only the held symbols
     are looked for, so a frame of a hundred entries costs a few ``find`` calls.
-    Lines of that shape carry only numbers after the symbol, so splitting on
-    commas is exact.
     """
     found: list[Quote] = []
-    for symbol, needle in needles:
+    match = _ENTRY.match
+    for symbol, marker in needles:
         # The newest occurrence wins, as it would event by event.
-        start = data.rfind(needle)
+        start = data.rfind(marker)
         if start < 0:
             continue
-        end = data.find(b"}", start)
-        parts = data[start + len(needle) : end].split(b",", 6)
-        # event_time, index_price, bid_buffer, ask_buffer, bid_rate, ask_rate
-        values = [p.partition(b":")[2].decode() for p in parts[:6]]
-        found.append(Quote(symbol, int(values[0]), values[1], values[4], values[5]))
+        m = match(data, start + len(marker))
+        if m is None:
+            continue
+        time, index, bid, ask = m.groups()
+        found.append(Quote(symbol, int(time), index.decode(), bid.decode(), ask.decode()))
     return found
 
 
@@ -270,6 +293,7 @@ class Collateral:
         self.symbols: frozenset[str] = frozenset()
         self.latest: dict[str, Quote] = {}
         self.exchange_total: str | None = None
+        self._memo: dict[str, tuple[str, str, AssetValue]] = {}
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
@@ -278,6 +302,7 @@ class Collateral:
     def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
         self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
+        self._memo = {}  # quantities may have changed
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
 
@@ -319,15 +344,19 @@ class Collateral:
         """
         if self._first_time is None:
             self._first_time = event_time
-        result, problems = report(self.holdings, self.latest, event_time, self.exchange_total)
-        warnings = [p for p in problems if p not in self._named]
-        if event_time - self._first_time >= self._grace_ms:
+        result, problems = report(
+            self.holdings, self.latest, event_time, self.exchange_total, memo=self._memo
+        )
+        warnings = [p for p in problems if p not in self._named] if problems else []
+        latest = self.latest
+        if event_time - self._first_time >= self._grace_ms and not self.symbols <= latest.keys():
             for row in result.assets:
-                if row.symbol not in self.latest and row.symbol not in self._named:
+                if row.symbol not in latest and row.symbol not in self._named:
                     warnings.append(
                         f"{row.asset} is not valued: no asset index entry {row.symbol} has been "
                         f"seen"
                     )
                     self._named.add(row.symbol)
-        self._named.update(problems)
+        if problems:
+            self._named.update(problems)
         return result, warnings

@@ -165,7 +165,25 @@ def collateral_json(report: CollateralReport) -> dict[str, Any]:
 
 
 def encode_collateral(report: CollateralReport) -> bytes:
-    return _encode(collateral_json(report)) + b"\n"
+    """One ``collateral`` line; written after every held frame, so formatted directly."""
+    if not _plain("".join([a.asset for a in report.assets]) or "X"):
+        return _encode(collateral_json(report)) + b"\n"
+    parts = []
+    for a in report.assets:
+        if a.value is None or a.haircut is None:
+            numbers = '"index_price":null,"rate":null,"value":null,"haircut":null'
+        else:
+            numbers = (
+                f'"index_price":{a.index_price},"rate":{a.rate},'
+                f'"value":{plain(a.value)},"haircut":{plain(a.haircut)}'
+            )
+        parts.append(
+            f'{{"asset":"{a.asset}","symbol":"{a.symbol}","quantity":{plain(a.quantity)},{numbers}}}'
+        )
+    return (
+        f'{{"type":"collateral","event_time":{report.event_time},"assets":[{",".join(parts)}],'
+        f'"total_value":{plain(report.total_value)},"total_haircut":{plain(report.total_haircut)}}}\n'
+    ).encode()
 
 
 def encode_line(obj: Any) -> bytes:

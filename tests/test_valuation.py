@@ -105,3 +105,39 @@ def test_the_collateral_consumer_keeps_the_accelerator() -> None:
         CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, Diagnostics(io.StringIO()))
     )
     assert fanout.takes_encoded_assets
+
+
+class Flushes:
+    """A Writable that counts what reaches the reader: one flush per frame is one write."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writes.append(self.pending)
+            self.pending = b""
+
+
+def test_a_frame_and_its_collateral_line_reach_the_reader_in_one_write() -> None:
+    out = Flushes()
+    writer = JsonLinesSink(out)
+    fanout = Fanout([writer])
+    diag = Diagnostics(io.StringIO())
+    fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, diag))
+    writer.followed()
+    feed = Feed(fanout, diag)
+    status = StreamStatus("asset index")
+    for t, symbols in ((1000, ("BTCUSD",)), (2000, ("ADAUSD",)), (3000, ("ADAUSD", "BTCUSD"))):
+        feed.message(asset_frame(t, symbols), status)
+        assert out.pending == b""  # nothing left waiting for the next frame
+    assert [w.count(b"\n") for w in out.writes] == [2, 1, 3]
+    assert [w.splitlines()[-1][:22] for w in out.writes] == [
+        b'{"type":"collateral","',
+        b'{"type":"asset_index",',
+        b'{"type":"collateral","',
+    ]
