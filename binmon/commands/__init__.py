@@ -10,7 +10,17 @@ import importlib
 
 import click
 
-_NAMES = ("watch", "assets", "contracts", "brackets", "record", "serve", "demo")
+_NAMES = (
+    "watch",
+    "assets",
+    "contracts",
+    "brackets",
+    "record",
+    "serve",
+    "demo",
+    "upcoming",
+    "config",
+)
 
 
 def _load() -> list[click.Command]:
