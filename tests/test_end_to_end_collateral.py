@@ -214,3 +214,118 @@ def test_bad_use_is_exit_2_before_any_request(
     assert words in err
     assert exchange.connections == 0 and exchange.exchange_info_requests == 0
     assert DEMO_API_SECRET not in err
+
+
+def _serve_account(served: Served) -> dict[str, Any]:
+    import asyncio
+
+    from binmon.signed_rest import SignedClient
+
+    async def fetch() -> dict[str, Any]:
+        client = SignedClient(
+            f"http://127.0.0.1:{served.port}", Credentials(DEMO_API_KEY, DEMO_API_SECRET)
+        )
+        async with client:
+            answer: dict[str, Any] = json.loads(await client.signed_get("/fapi/v3/account"))
+            return answer
+
+    return asyncio.run(fetch())
+
+
+def test_account_holdings_from_serve_refreshed(served: Served) -> None:
+    code, out, err = invoke(
+        "-v", "assets", "--json", "--account", "--account-every", "1", "--duration", "2.5",
+        *served.args(), env=KEYS,
+    )  # fmt: skip
+    assert code == 0, err
+    assert err.count("account: 4 holdings") >= 2  # read at start, and again a second later
+    reports = [r for r in rows(out) if r["type"] == "collateral"]
+    account = _serve_account(served)
+    # The account's non-zero margin balances, in its order, valued like --hold ones.
+    expected = [a["asset"] for a in account["assets"] if Decimal(a["marginBalance"]) != 0]
+    assert [a["asset"] for a in reports[-1]["assets"]] == expected == ["USDT", "BTC", "ETH", "BNB"]
+    usdt = [r["assets"][0] for r in reports]
+    assert all(u["quantity"] < 0 and u["value"] == u["quantity"] * u["rate"] for u in usdt)
+    # The balances move with the scenario's prices: a refresh shows in the lines.
+    assert len({u["quantity"] for u in usdt}) >= 2
+    assert DEMO_API_SECRET not in out + err
+
+
+def test_a_failed_account_refresh_keeps_the_holdings(served: Served) -> None:
+    from tests.test_signed_rest import KEY, SECRET, SignedExchange, ThreadedExchange
+
+    # Streams from serve; the account from a signed stand-in whose second read fails.
+    fake = SignedExchange(failing_accounts={2})
+    with ThreadedExchange(fake) as rest:
+        code, out, err = invoke(
+            "assets", "--json", "--account", "--account-every", "1", "--duration", "2.5",
+            "--ws-url", f"ws://127.0.0.1:{served.port}", "--rest-url", rest.url,
+            env={"BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET},
+        )  # fmt: skip
+    assert code == 0, err
+    assert fake.account_calls >= 3  # read, failed, read again
+    assert err.count("account refresh failed") == 1 and "keeping the last holdings" in err
+    reports = [r for r in rows(out) if r["type"] == "collateral"]
+    # Before, during and after the failure: the account's holdings; the stream never paused.
+    assert reports and all(
+        [(a["asset"], a["quantity"]) for a in r["assets"]]
+        == [("USDT", Decimal("-120.25000000")), ("BTC", Decimal("0.02000000"))]
+        for r in reports
+    )
+    times = [r["event_time"] for r in reports]
+    assert times == sorted(times) and len(times) >= 50  # 50 frames a second throughout
+
+
+def _ladder(rows: list[tuple[int, int, str, str, int]]) -> list[dict[str, Any]]:
+    return [
+        {"bs": n, "bnf": floor, "bnc": cap, "mmr": mmr, "cf": cum, "mi": 1, "ma": lev}
+        for n, (floor, cap, mmr, cum, lev) in enumerate(rows, start=1)
+    ]
+
+
+def test_personal_brackets_are_used_for_positions_and_never_diffed(tmp_path: Path) -> None:
+    before = _ladder([(0, 50000, "0.004", "0", 125), (50000, 250000, "0.005", "50", 100)])
+    after = _ladder([(0, 50000, "0.005", "0", 100), (50000, 250000, "0.0065", "75", 75)])
+    recording = tmp_path / "brackets.jsonl"
+    lines = []
+    for t, ladder in ((0, before), (1000, after)):
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            event = {
+                "e": "contractInfo", "E": 1_800_000_000_000 + t, "s": symbol, "ps": symbol,
+                "ct": "PERPETUAL", "dt": 4133404800000, "ot": 1569398400000, "cs": "TRADING",
+                "bks": ladder,
+            }  # fmt: skip
+            lines.append(
+                {"recv_time": 1_800_000_000_000 + t, "stream": "!contractInfo", "data": event}
+            )
+    recording.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with Served(ServerConfig(from_file=recording)) as server:
+        personal = _rest_ladders(server)["ETHUSDT"]
+        code, out, err = invoke(
+            "contracts", "--json", "--duration", "2.2", "--position", "ETHUSDT=60000",
+            "--position", "BTCUSDT=60000", *server.args(), env=KEYS,
+        )  # fmt: skip
+    assert code == 0, err
+    assert personal.personal and personal.notional_coef == "1.5"
+    assert [b.notional_cap for b in personal.brackets] == ["75000", "375000"]
+    by = {(r["symbol"], r["event_time"] % 10_000): r for r in rows(out)}
+    assert len(by) == 4
+    # BTCUSDT: default brackets, seeded from REST: the first event matches them, the
+    # second moves the position (60000 × 0.005 − 50 = 250 → 60000 × 0.0065 − 75 = 315).
+    first, second = by[("BTCUSDT", 0)], by[("BTCUSDT", 1000)]
+    assert first["changes"] == [] and "position_before" not in first
+    assert first["position"]["maintenance_margin"] == 250
+    assert {c["field"] for c in second["changes"]} == {"maint_margin_ratio", "cum", "max_leverage"}
+    assert second["position_before"]["maintenance_margin"] == 250
+    assert second["position"]["maintenance_margin"] == 315
+    # ETHUSDT: the user's own brackets (notionalCoef 1.5: bracket 1 now ends at 75000), used
+    # for the maths (60000 × 0.004 = 240) and never compared with the stream's.
+    first, second = by[("ETHUSDT", 0)], by[("ETHUSDT", 1000)]
+    assert first["changes"] == []
+    for line in (first, second):
+        assert line["position"] == {
+            "notional": 60000, "bracket": 1, "max_leverage": 125,
+            "maint_margin_ratio": Decimal("0.004"), "maintenance_margin": 240,
+        }  # fmt: skip
+        assert "position_before" not in line
+    assert second["changes"]  # the stream's own ladders are still compared with each other

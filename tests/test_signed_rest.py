@@ -96,6 +96,9 @@ class SignedExchange:
     headers: list[dict[str, str]] = field(default_factory=list)
     # Successive /fapi/v3/account answers; the last one stays.
     accounts: list[str] = field(default_factory=lambda: [ACCOUNT])
+    # Which account reads (counting from 1) fail with an exchange error.
+    failing_accounts: set[int] = field(default_factory=set)
+    account_calls: int = 0
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
@@ -147,6 +150,9 @@ class SignedExchange:
     async def account(self, request: web.Request) -> web.Response:
         raw = request.raw_path.partition("?")[2]
         self.queries.append(raw)
+        self.account_calls += 1
+        if self.account_calls in self.failing_accounts:
+            return _error(400, -1001, "Internal error; unable to process your request.")
         if self.forced:
             return self.forced.pop(0)
         params = self._verified(request, raw)
