@@ -327,6 +327,15 @@ def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) ->
         ),
         "both demo streams connected",
     )
+    # The demo account out of the box: its collateral beside the exchange's own total,
+    # its positions first in the contract table with their brackets.
+    term.wait_for_text("Collateral  total", "exchange says", "pos bkt", timeout=10)
+    # bks and lev from the seeded ladder, then the position's bracket, leverage and margin.
+    seeded = re.compile(r"perpetual\s+\d+\s+\d+x\s+\d+\s+\d+x\s+[0-9.]+")
+    term.wait_for(
+        lambda: seeded.search(term.line("BTCUSDT ")) is not None,
+        "the BTCUSDT position on its seeded ladder",
+    )
     term.send(b"q")
     assert term.wait_exit() == 0
     assert b"Traceback" not in term.raw
