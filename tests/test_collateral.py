@@ -287,3 +287,14 @@ def test_quantity_round_trips_exactly() -> None:
     text = "-123456789012345678901234567890.123456789012345678901234567890"
     assert plain(parse_quantity(text)) == text
     assert quotes_in_lines(b"", []) == []
+
+
+def test_the_readme_example_is_exact() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith('{"type":"collateral"'))
+    report_line = _decode(line.encode())
+    for a in report_line["assets"]:  # type: ignore[attr-defined]
+        assert a["value"] == a["quantity"] * a["rate"]
+        assert a["haircut"] == a["quantity"] * a["index_price"] - a["value"]
+    assets = report_line["assets"]
+    assert report_line["total_value"] == sum(a["value"] for a in assets)  # type: ignore[attr-defined]
