@@ -13,7 +13,7 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -70,10 +70,11 @@ class Holding:
 
     asset: str
     quantity: Decimal
+    # The index symbol that values it, worked out once (it is looked up every frame).
+    symbol: str = field(init=False, compare=False)
 
-    @property
-    def symbol(self) -> str:
-        return index_symbol(self.asset)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbol", index_symbol(self.asset))
 
 
 def index_symbol(asset: str) -> str:
@@ -183,18 +184,6 @@ def value(holding: Holding, quote: Quote) -> AssetValue:
     )
 
 
-def total(values: Iterable[Decimal]) -> Decimal:
-    """An exact sum (raises :class:`Unvaluable` rather than round)."""
-    result = _ZERO
-    add = EXACT.add
-    try:
-        for v in values:
-            result = add(result, v)
-    except decimal.DecimalException:
-        raise Unvaluable("the total cannot be summed exactly") from None
-    return result
-
-
 _ZERO: Final = Decimal(0)
 
 
@@ -215,13 +204,18 @@ def report(
     """
     rows: list[AssetValue] = []
     problems: list[str] = []
+    memo = {} if memo is None else memo
+    add = EXACT.add
+    total_value = total_haircut = _ZERO
+    summed = True
+    # Once per asset frame: one pass, totals summed on the way.
     for h in holdings:
         quote = quotes.get(h.symbol)
         if quote is None:
             rows.append(AssetValue(h.asset, h.symbol, h.quantity))
             continue
-        kept = None if memo is None else memo.get(h.asset)
         rate = quote.bid_rate if h.quantity >= 0 else quote.ask_rate
+        kept = memo.get(h.asset)
         if kept is not None and kept[0] == quote.index_price and kept[1] == rate:
             row = kept[2]
         else:
@@ -229,17 +223,20 @@ def report(
                 row = value(h, quote)
             except Unvaluable as exc:
                 problems.append(str(exc))
-                row = AssetValue(h.asset, h.symbol, h.quantity)
-            else:
-                if memo is not None:
-                    memo[h.asset] = (quote.index_price, rate, row)
+                rows.append(AssetValue(h.asset, h.symbol, h.quantity))
+                continue
+            memo[h.asset] = (quote.index_price, rate, row)
         rows.append(row)
-    try:
-        total_value = total([r.value for r in rows if r.value is not None])
-        total_haircut = total([r.haircut for r in rows if r.haircut is not None])
-    except Unvaluable as exc:
+        worth, cost = row.value, row.haircut
+        if summed and worth is not None and cost is not None:
+            try:
+                total_value = add(total_value, worth)
+                total_haircut = add(total_haircut, cost)
+            except decimal.DecimalException:
+                summed = False
+    if not summed:
         # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
-        problems.append(str(exc))
+        problems.append("the total cannot be summed exactly")
         rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
         total_value = total_haircut = _ZERO
     result = CollateralReport(event_time, tuple(rows), total_value, total_haircut, exchange_total)

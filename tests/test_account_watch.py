@@ -15,8 +15,8 @@ from binmon.account_watch import watch_account
 from binmon.diag import Diagnostics
 from binmon.errors import FatalConnectionError
 from binmon.signed_rest import Credentials
-from tests.streaming import wait_until
 from tests.test_signed_rest import KEY, SECRET, SignedExchange
+from tests.waiting import wait_until
 
 
 def _account(usdt: str, btc_notional: str) -> str:
