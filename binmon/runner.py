@@ -12,17 +12,22 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from binmon.account import Account
+from binmon.collateral import Collateral
 from binmon.connection import Connection
 from binmon.consumer import Consumer, Fanout
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
+from binmon.leverage import SymbolBrackets
 from binmon.output import Output
+from binmon.positions import Positions
 from binmon.protocol import (
     ASSET_INDEX_ALL,
     CONTRACT_INFO,
+    Bracket,
     asset_index_stream,
     combined_url,
 )
@@ -32,6 +37,10 @@ from binmon.sinks import JsonLinesSink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 from binmon.view_input import ViewInput
+
+if TYPE_CHECKING:
+    from binmon.metrics import Metrics
+    from binmon.metrics_server import MetricsServer
 
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
@@ -52,7 +61,24 @@ class Runner:
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        # What the user holds and how big their positions are, when they said.
+        self.collateral: Collateral | None = None
+        if ASSETS in config.kinds and (config.holdings or config.account) and not self.recorder:
+            self.collateral = Collateral(config.holdings)
+        self.positions: Positions | None = None
+        if CONTRACTS in config.kinds and not self.recorder:
+            self.positions = Positions(config.positions, self.book.contracts)
         self.consumers = Fanout(self._make_consumers())
+        if self.collateral is not None:
+            from binmon.valuation import CollateralConsumer
+
+            # Last: its reports reach every output right after the frame's own lines.
+            self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
+            for consumer in self.consumers.consumers:
+                if isinstance(consumer, JsonLinesSink):
+                    consumer.followed()
         self.feed = Feed(
             self.consumers,
             diag,
@@ -66,11 +92,29 @@ class Runner:
 
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
+        outputs = self._make_outputs()
+        if self.config.metrics_listen is not None:
+            from binmon.filters import Filters
+            from binmon.metrics import Metrics, contract_wanted
+
+            filters = self.config.filters
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=self.config.settings.stale_after,
+                wanted=contract_wanted(filters) if filters != Filters() else None,
+            )
+            outputs.append(self.metrics)
+        return outputs
+
+    def _make_outputs(self) -> list[Consumer]:
+        if self.config.headless:
+            return []
         if self.recorder is not None:
             return [self.recorder]
         if self.config.json or self.config.raw:
             self.output = Output(self.env.stdout, limit=self.config.output_limit)
-            return [JsonLinesSink(self.output, raw=self.config.raw)]
+            return [JsonLinesSink(self.output, raw=self.config.raw, positions=self.positions)]
         from binmon.view import make_live_view  # rich is only paid for here
 
         self.view = make_live_view(self.view_input())
@@ -93,6 +137,7 @@ class Runner:
             assets=config.assets,
             sort=config.sort,
             contract_sort=config.contract_sort,
+            positions=self.positions,
         )
 
     # -- running ------------------------------------------------------------
@@ -107,14 +152,19 @@ class Runner:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
-            if self.config.from_file:
-                # The end of the file is the end of the run (exit 0), tables or not.
-                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
-            else:
+            if self.metrics is not None:
+                await self._serve_metrics(self.metrics)
+            if not self.config.from_file or self.config.account:
                 import aiohttp
 
                 # Proxies come from binmon.proxy, per request (loopback never proxied).
                 session = aiohttp.ClientSession()
+            if self.config.account:
+                auxiliary.append(asyncio.create_task(self._watch_account(session)))
+            if self.config.from_file:
+                # The end of the file is the end of the run (exit 0), tables or not.
+                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+            else:
                 essential.extend(self._connections(session))
                 if CONTRACTS in self.config.kinds:
                     self.feed.hold_contracts()
@@ -141,7 +191,20 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        from binmon import metrics_server
+        from binmon.endpoints import Listen
+
+        listen = self.config.metrics_listen
+        assert listen is not None
+        self.metrics_server = await metrics_server.start(metrics, listen)
+        # The port bound is news when it was 0 (any free port).
+        bound = Listen(listen.host, self.metrics_server.port)
+        self.diag.info(f"metrics on http://{bound}/metrics")
 
     @staticmethod
     async def _output_failed(output: Output) -> None:
@@ -236,15 +299,79 @@ class Runner:
         from binmon.rest import RestClient
 
         client = RestClient(session, self.config.endpoints.rest_url)
+        # With a key, the signed ladders too (SPEC "Positions and brackets"),
+        # fetched meanwhile and applied with the snapshot, in one go.
+        brackets = None
+        if self.config.credentials is not None and self.recorder is None:
+            brackets = asyncio.create_task(self._bracket_snapshot(session))
 
         async def attempt() -> None:
             info = await client.exchange_info()
             seeds = contracts_from_exchange_info(info)
             self.book.seed(seeds)
             self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
+            if brackets is not None:
+                self._seed_brackets(await brackets)
             self.consumers.contract_snapshot(seeds)
 
-        await self._retrying("exchangeInfo", attempt)
+        try:
+            await self._retrying("exchangeInfo", attempt)
+        finally:
+            if brackets is not None:
+                brackets.cancel()
+
+    async def _bracket_snapshot(self, session: Any) -> list[SymbolBrackets]:
+        """Every symbol's signed ladder; ``[]`` (and a warning) when it cannot be had."""
+        from binmon.errors import BinmonError
+        from binmon.signed_rest import SignedClient
+
+        assert self.config.credentials is not None
+        try:
+            async with SignedClient(
+                self.config.endpoints.rest_url,
+                self.config.credentials,
+                diag=self.diag,
+                session=session,
+            ) as client:
+                return list(await client.leverage_brackets())
+        except BinmonError as exc:
+            self.diag.warn(
+                f"leverage brackets could not be read ({exc}); they are learnt from the stream"
+            )
+            return []
+
+    def _seed_brackets(self, items: list[SymbolBrackets]) -> None:
+        default: dict[str, tuple[Bracket, ...]] = {}
+        for item in items:
+            if item.personal and self.positions is not None:
+                # The key's own ladder: for its position maths, never compared
+                # with the stream's default brackets.
+                self.positions.set_personal(item.symbol, item.brackets)
+            elif not item.personal:
+                default[item.symbol] = item.brackets
+        self.book.seed_brackets(default)
+        personal = len(items) - len(default)
+        self.diag.debug(f"bracket snapshot: {len(default)} default ladders, {personal} personal")
+
+    async def _watch_account(self, session: Any) -> None:
+        from binmon.account_watch import watch_account
+
+        assert self.config.credentials is not None
+        await watch_account(
+            self.config.endpoints.rest_url,
+            self.config.credentials,
+            session,
+            every=self.config.account_every,
+            apply=self._apply_account,
+            diag=self.diag,
+        )
+
+    def _apply_account(self, account: Account) -> None:
+        if self.collateral is not None:
+            self.collateral.replace(account.holdings, account.total_margin_balance)
+        if self.positions is not None:
+            # Positions given with --position win over the account's for their symbol.
+            self.positions.replace({**account.positions, **self.config.positions})
 
     async def _release_when_seeded(self, seeding: asyncio.Task[None]) -> None:
         # Contract events wait for the snapshot, but not for long: a feed

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
+from binmon.defaults import ACCOUNT_EVERY, MAX_CONNECTION_AGE, STALE_AFTER
 
 if TYPE_CHECKING:
+    from binmon.endpoints import Listen
     from binmon.env import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -201,6 +202,85 @@ def sort_options(f: F) -> F:
     return f
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    from binmon.endpoints import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        "metrics_listen",
+        metavar="HOST:PORT",
+        callback=_listen,
+        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
+        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
+    )(f)
+
+
+def listen_option(default: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--listen",
+            "metrics_listen",
+            metavar="HOST:PORT",
+            default=default,
+            show_default=True,
+            callback=_listen,
+            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
+            "for every interface, PORT 0 for any free port).",
+        )(f)
+
+    return decorate
+
+
+def account_options(f: F) -> F:
+    """``--account`` and ``--account-every``: holdings and positions from the signed account."""
+    f = click.option(
+        "--account-every",
+        type=click.FloatRange(min=1),
+        default=ACCOUNT_EVERY,
+        show_default=True,
+        metavar="SECONDS",
+        help="With --account: read the account again this often.",
+    )(f)
+    f = click.option(
+        "--account",
+        is_flag=True,
+        help="Holdings and positions from the signed GET /fapi/v3/account "
+        "(needs BINANCE_API_KEY and BINANCE_API_SECRET).",
+    )(f)
+    return f
+
+
+def hold_option(f: F) -> F:
+    return click.option(
+        "--hold",
+        "holds",
+        multiple=True,
+        metavar="ASSET=QTY",
+        help="A margin balance to value as collateral, e.g. BTC=0.5 or USDT=-1200 "
+        "(signed plain decimal); repeatable.",
+    )(f)
+
+
+def position_option(f: F) -> F:
+    return click.option(
+        "--position",
+        "positions",
+        multiple=True,
+        metavar="SYMBOL=NOTIONAL",
+        help="A position size in quote currency, e.g. BTCUSDT=250000: its bracket, max "
+        "leverage and maintenance margin; repeatable.",
+    )(f)
+
+
 @dataclass(frozen=True)
 class StreamOptions:
     """The flags of the streaming commands, typed; a command without a flag gets its default."""
@@ -223,6 +303,11 @@ class StreamOptions:
     changes_only: bool = False
     sort: str | None = None
     contract_sort: str | None = None
+    metrics_listen: Listen | None = None
+    holds: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ()
+    account: bool = False
+    account_every: float = ACCOUNT_EVERY
 
 
 _STREAM_FIELDS = frozenset(f.name for f in fields(StreamOptions))
@@ -248,6 +333,7 @@ def stream_options(f: F) -> F:
     """
     f = collect_stream_options(f)
     for decorator in (
+        metrics_option,
         sort_options,
         contract_filter_options,
         symbol_option,
