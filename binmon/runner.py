@@ -76,9 +76,6 @@ class Runner:
 
             # Last: its reports reach every output right after the frame's own lines.
             self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
-            for consumer in self.consumers.consumers:
-                if isinstance(consumer, JsonLinesSink):
-                    consumer.followed()
         self.feed = Feed(
             self.consumers,
             diag,

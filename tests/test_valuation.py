@@ -129,7 +129,6 @@ def test_a_frame_and_its_collateral_line_reach_the_reader_in_one_write() -> None
     fanout = Fanout([writer])
     diag = Diagnostics(io.StringIO())
     fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, diag))
-    writer.followed()
     feed = Feed(fanout, diag)
     status = StreamStatus("asset index")
     for t, symbols in ((1000, ("BTCUSD",)), (2000, ("ADAUSD",)), (3000, ("ADAUSD", "BTCUSD"))):
