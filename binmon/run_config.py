@@ -13,7 +13,7 @@ from decimal import Decimal
 from binmon.collateral import Holding
 from binmon.connection import Backoff, ConnectionSettings
 from binmon.defaults import ACCOUNT_EVERY
-from binmon.endpoints import Endpoints, endpoints
+from binmon.endpoints import Endpoints, Listen, endpoints
 from binmon.filters import Filters
 from binmon.output import DEFAULT_LIMIT
 from binmon.signed_rest import Credentials
@@ -56,12 +56,18 @@ class RunConfig:
     account_every: float = ACCOUNT_EVERY
     # BINANCE_API_KEY/SECRET when both are set: --account, and bracket seeding.
     credentials: Credentials | None = None
+    # Serve Prometheus metrics and a health check here (binmon.metrics_server).
+    metrics_listen: Listen | None = None
+    # Nothing on stdout (the exporter): the events only feed the metrics.
+    headless: bool = False
 
     @property
     def command(self) -> str:
         """The command's name as the user knows it (for titles and messages)."""
         if self.demo:
             return "demo"
+        if self.headless:
+            return "exporter"
         if ASSETS in self.kinds and CONTRACTS in self.kinds:
             return "watch"
         return "assets" if ASSETS in self.kinds else "contracts"

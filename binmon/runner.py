@@ -12,7 +12,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from binmon.account import Account
 from binmon.collateral import Collateral
@@ -37,6 +37,10 @@ from binmon.sinks import JsonLinesSink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 from binmon.view_input import ViewInput
+
+if TYPE_CHECKING:
+    from binmon.metrics import Metrics
+    from binmon.metrics_server import MetricsServer
 
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
@@ -64,6 +68,8 @@ class Runner:
         self.positions: Positions | None = None
         if CONTRACTS in config.kinds and not self.recorder:
             self.positions = Positions(config.positions, self.book.contracts)
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         self.consumers = Fanout(self._make_consumers())
         if self.collateral is not None:
             from binmon.valuation import CollateralConsumer
@@ -86,6 +92,25 @@ class Runner:
 
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
+        outputs = self._make_outputs()
+        if self.config.metrics_listen is not None:
+            from binmon.filters import Filters
+            from binmon.metrics import Metrics, contract_wanted
+
+            filters = self.config.filters
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=self.config.settings.stale_after,
+                wanted=contract_wanted(filters) if filters != Filters() else None,
+                collateral=self.collateral is not None,
+            )
+            outputs.append(self.metrics)
+        return outputs
+
+    def _make_outputs(self) -> list[Consumer]:
+        if self.config.headless:
+            return []
         if self.recorder is not None:
             return [self.recorder]
         if self.config.json or self.config.raw:
@@ -128,6 +153,8 @@ class Runner:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
+            if self.metrics is not None:
+                await self._serve_metrics(self.metrics)
             if not self.config.from_file or self.config.account:
                 import aiohttp
 
@@ -165,7 +192,20 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        from binmon import metrics_server
+        from binmon.endpoints import Listen
+
+        listen = self.config.metrics_listen
+        assert listen is not None
+        self.metrics_server = await metrics_server.start(metrics, listen)
+        # The port bound is news when it was 0 (any free port).
+        bound = Listen(listen.host, self.metrics_server.port)
+        self.diag.info(f"metrics on http://{bound}/metrics")
 
     @staticmethod
     async def _output_failed(output: Output) -> None:

@@ -16,6 +16,7 @@ _NAMES = (
     "contracts",
     "brackets",
     "record",
+    "exporter",
     "serve",
     "demo",
     "upcoming",

@@ -12,6 +12,7 @@ import click
 from binmon.defaults import ACCOUNT_EVERY, MAX_CONNECTION_AGE, STALE_AFTER
 
 if TYPE_CHECKING:
+    from binmon.endpoints import Listen
     from binmon.env import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,6 +243,44 @@ def position_option(f: F) -> F:
     )(f)
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    from binmon.endpoints import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        "metrics_listen",
+        metavar="HOST:PORT",
+        callback=_listen,
+        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
+        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
+    )(f)
+
+
+def listen_option(default: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--listen",
+            "metrics_listen",
+            metavar="HOST:PORT",
+            default=default,
+            show_default=True,
+            callback=_listen,
+            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
+            "for every interface, PORT 0 for any free port).",
+        )(f)
+
+    return decorate
+
+
 @dataclass(frozen=True)
 class StreamOptions:
     """The flags of the streaming commands, typed; a command without a flag gets its default."""
@@ -268,6 +307,7 @@ class StreamOptions:
     positions: tuple[str, ...] = ()
     account: bool = False
     account_every: float = ACCOUNT_EVERY
+    metrics_listen: Listen | None = None
 
 
 _STREAM_FIELDS = frozenset(f.name for f in fields(StreamOptions))
@@ -293,6 +333,7 @@ def stream_options(f: F) -> F:
     """
     f = collect_stream_options(f)
     for decorator in (
+        metrics_option,
         sort_options,
         contract_filter_options,
         symbol_option,

@@ -8,6 +8,7 @@ from binmon.commands.options import (
     StreamOptions,
     collect_stream_options,
     connection_options,
+    metrics_option,
     verbosity_options,
 )
 from binmon.commands.streaming import run_stream
@@ -21,6 +22,7 @@ Examples:
   binmon record assets.jsonl --only assets --duration 3600
   binmon record contracts.jsonl --only contracts
   binmon assets --from day.jsonl.gz --json       replay it later
+  binmon record day.jsonl.gz --metrics 127.0.0.1:9477   and let Prometheus watch it
 """,
 )
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
@@ -35,6 +37,7 @@ Examples:
 @click.option(
     "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
 )
+@metrics_option
 @connection_options
 @verbosity_options
 @collect_stream_options

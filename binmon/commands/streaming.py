@@ -55,6 +55,7 @@ def build_run(
         speed=options.speed,
         sort=options.sort,
         contract_sort=options.contract_sort,
+        metrics_listen=options.metrics_listen,
         settings=ConnectionSettings(
             stale_after=options.stale_after, max_age=options.max_connection_age
         ),
