@@ -158,3 +158,16 @@ def test_reports_reach_the_metrics() -> None:
     assert f'binmon_collateral_value{{asset="BTC"}} {value}\n' in text
     assert f"binmon_collateral_total_value {value}\n" in text
     assert 'asset="XRP"' not in text  # unvalued: no series rather than a made-up 0
+
+
+def test_a_hostile_asset_name_is_warned_about_as_text() -> None:
+    from binmon.collateral import Holding
+
+    err = io.StringIO()
+    diag = Diagnostics(err)
+    fanout = Fanout([JsonLinesSink(io.BytesIO())])
+    held = [Holding("BTC", Decimal(1)), Holding("\x1b[2J\x9bX", Decimal(1))]
+    fanout.add(CollateralConsumer(Collateral(held, grace_ms=0), fanout, diag))
+    Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
+    assert "\\x1b[2J\\x9bX is not valued" in err.getvalue()
+    assert "\x1b" not in err.getvalue() and "\x9b" not in err.getvalue()
