@@ -48,6 +48,10 @@ class RunConfig:
     # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
     sort: str | None = None
     contract_sort: str | None = None
+    # Serve Prometheus metrics and a health check here (binmon.metrics_server).
+    metrics_listen: Listen | None = None
+    # Nothing on stdout (the exporter): the events only feed the metrics.
+    headless: bool = False
     # Collateral (asset streams) and positions (contract streams): given on the
     # command line, and/or read from the signed account every account_every seconds.
     holdings: tuple[Holding, ...] = ()
@@ -56,10 +60,6 @@ class RunConfig:
     account_every: float = ACCOUNT_EVERY
     # BINANCE_API_KEY/SECRET when both are set: --account, and bracket seeding.
     credentials: Credentials | None = None
-    # Serve Prometheus metrics and a health check here (binmon.metrics_server).
-    metrics_listen: Listen | None = None
-    # Nothing on stdout (the exporter): the events only feed the metrics.
-    headless: bool = False
 
     @property
     def command(self) -> str:

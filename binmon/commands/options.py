@@ -202,6 +202,44 @@ def sort_options(f: F) -> F:
     return f
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    from binmon.endpoints import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        "metrics_listen",
+        metavar="HOST:PORT",
+        callback=_listen,
+        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
+        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
+    )(f)
+
+
+def listen_option(default: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--listen",
+            "metrics_listen",
+            metavar="HOST:PORT",
+            default=default,
+            show_default=True,
+            callback=_listen,
+            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
+            "for every interface, PORT 0 for any free port).",
+        )(f)
+
+    return decorate
+
+
 def account_options(f: F) -> F:
     """``--account`` and ``--account-every``: holdings and positions from the signed account."""
     f = click.option(
@@ -243,44 +281,6 @@ def position_option(f: F) -> F:
     )(f)
 
 
-def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
-    if value is None:
-        return None
-    from binmon.endpoints import parse_listen
-
-    try:
-        return parse_listen(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-
-
-def metrics_option(f: F) -> F:
-    return click.option(
-        "--metrics",
-        "metrics_listen",
-        metavar="HOST:PORT",
-        callback=_listen,
-        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
-        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
-    )(f)
-
-
-def listen_option(default: str) -> Callable[[F], F]:
-    def decorate(f: F) -> F:
-        return click.option(
-            "--listen",
-            "metrics_listen",
-            metavar="HOST:PORT",
-            default=default,
-            show_default=True,
-            callback=_listen,
-            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
-            "for every interface, PORT 0 for any free port).",
-        )(f)
-
-    return decorate
-
-
 @dataclass(frozen=True)
 class StreamOptions:
     """The flags of the streaming commands, typed; a command without a flag gets its default."""
@@ -303,11 +303,11 @@ class StreamOptions:
     changes_only: bool = False
     sort: str | None = None
     contract_sort: str | None = None
+    metrics_listen: Listen | None = None
     holds: tuple[str, ...] = ()
     positions: tuple[str, ...] = ()
     account: bool = False
     account_every: float = ACCOUNT_EVERY
-    metrics_listen: Listen | None = None
 
 
 _STREAM_FIELDS = frozenset(f.name for f in fields(StreamOptions))
