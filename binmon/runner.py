@@ -61,8 +61,6 @@ class Runner:
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
-        self.metrics: Metrics | None = None
-        self.metrics_server: MetricsServer | None = None
         # What the user holds and how big their positions are, when they said.
         self.collateral: Collateral | None = None
         if ASSETS in config.kinds and (config.holdings or config.account) and not self.recorder:
@@ -70,6 +68,8 @@ class Runner:
         self.positions: Positions | None = None
         if CONTRACTS in config.kinds and not self.recorder:
             self.positions = Positions(config.positions, self.book.contracts)
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         self.consumers = Fanout(self._make_consumers())
         if self.collateral is not None:
             from binmon.valuation import CollateralConsumer
@@ -100,6 +100,7 @@ class Runner:
                 self.book,
                 stale_after=self.config.settings.stale_after,
                 wanted=contract_wanted(filters) if filters != Filters() else None,
+                collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)
         return outputs

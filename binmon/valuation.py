@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from binmon.collateral import Collateral
 from binmon.consumer import Consumer
-from binmon.diag import Diagnostics
+from binmon.diag import Diagnostics, printable
 from binmon.protocol import AssetIndex
 
 
@@ -35,5 +35,6 @@ class CollateralConsumer(Consumer):
             return  # no held asset in this frame, no line
         report, warnings = self._tracker.report(event_time)
         for warning in warnings:
-            self._diag.warn(warning, key=f"collateral {warning}")
+            # Asset names may come from the account answer: printable only.
+            self._diag.warn(printable(warning), key=f"collateral {warning}")
         self._publish.collateral(report)
