@@ -127,13 +127,22 @@ async def test_metrics_and_health_follow_the_streams() -> None:
 async def test_metrics_beside_json_lines() -> None:
     async with running(ServerConfig(rate=20, seed=4), json=True) as run:
 
-        async def priced() -> bool:
-            return await run.value("binmon_asset_index_price", symbol="BTCUSD") is not None
+        def btcusd_lines() -> dict[int, str]:
+            lines = [json.loads(line) for line in run.out.getvalue().splitlines()]
+            return {
+                line["event_time"]: str(line["index_price"])
+                for line in lines
+                if line["symbol"] == "BTCUSD"
+            }
 
-        await poll(priced)
-        # The command's own output is unchanged: JSON lines of the same events.
-        lines = [json.loads(line) for line in run.out.getvalue().splitlines()]
-        assert any(line["symbol"] == "BTCUSD" for line in lines)
+        await wait_until(lambda: bool(btcusd_lines()))
+        samples = await run.samples()
+        key = (("symbol", "BTCUSD"),)
+        event_ms = round(samples[("binmon_asset_event_timestamp_seconds", key)] * 1000)
+        # The same events feed both: the scraped entry is one of the lines written.
+        written = btcusd_lines()
+        assert event_ms in written
+        assert samples[("binmon_asset_index_price", key)] == float(written[event_ms])
 
 
 async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
