@@ -58,6 +58,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--startup-runs", type=int, help="runs per start-up command (default 10)")
     p.add_argument("--render-runs", type=int, help="refreshes per render case (default 60)")
     p.add_argument(
+        "--paint-seconds", type=float, help="flood of the live view, seconds (default 4)"
+    )
+    p.add_argument(
         "--view-seconds", type=float, help="CPU sample of binmon watch, seconds (default 60)"
     )
     p.add_argument("--memory-events", type=int, help="events of the memory run (default 1M)")
@@ -80,6 +83,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "replay_runs": 1 if quick else 3,
         "startup_runs": 3 if quick else 10,
         "render_runs": 10 if quick else 60,
+        "paint_seconds": 2.0 if quick else 4.0,
         "view_seconds": 5.0 if quick else 60.0,
         "memory_events": 100_000 if quick else 1_000_000,
         "memory_first": 20_000 if quick else 100_000,
@@ -116,6 +120,10 @@ def runners(
             section.say("#### One refresh")
             section.say()
             view.render(section, args.render_runs)
+            section.say()
+            section.say("#### Paints under a flood of data")
+            section.say()
+            view.paint_rate(section, args.paint_seconds)
             section.say()
         section.say("#### `binmon watch` CPU")
         section.say()

@@ -25,11 +25,15 @@ from binmon.status import StreamStatus
 
 FastResult = tuple[bytes, int, int, int, str]
 
-_asset_index_lines: Callable[[bytes | str], FastResult | None] | None
+FastPath = Callable[[bytes | str], FastResult | None]
+
+_asset_index_lines: FastPath | None
+_recorded_asset_index_lines: FastPath | None
 try:
     from binmon._speedups import asset_index_lines as _asset_index_lines
+    from binmon._speedups import recorded_asset_index_lines as _recorded_asset_index_lines
 except ImportError:  # built without a C compiler: the pure-Python path does it all
-    _asset_index_lines = None
+    _asset_index_lines = _recorded_asset_index_lines = None
 
 
 class Feed:
@@ -59,9 +63,12 @@ class Feed:
         self.duplicates = 0
         # The C accelerator makes finished lines: only when nothing but the
         # encoding is asked of an asset frame (consumers that take lines, no globs).
-        self._fast: Callable[[bytes | str], FastResult | None] | None = None
+        # (Live messages and recording lines are different envelopes: one entry each.)
+        self._fast: FastPath | None = None
+        self._fast_recorded: FastPath | None = None
         if _asset_index_lines is not None and out.takes_encoded_assets and not self.filters.symbols:
             self._fast = _asset_index_lines
+            self._fast_recorded = _recorded_asset_index_lines
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
         # While the REST snapshot is on its way, contract events wait here so
@@ -94,7 +101,7 @@ class Feed:
         (``len(lines)`` if none). Only for a replay as fast as possible: no
         count, no dedupe, nothing else asked of an asset frame.
         """
-        fast = self._fast
+        fast = self._fast_recorded
         end = len(lines)
         if fast is None or self.done or self.remaining is not None or self.dedupe:
             return start

@@ -38,7 +38,8 @@ from binmon.runner import CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.sinks import JsonLinesSink
 from tests.exchange import ASSET, FakeExchange, asset_frame, contract_frame, hold, symbol_info
-from tests.streaming import read_all, streaming, times, url, wait_until
+from tests.streaming import read_all, streaming, times, url
+from tests.waiting import wait_until, wait_until_sync
 
 TWENTY = tuple(f"A{n:02d}USD" for n in range(20))
 
@@ -643,13 +644,6 @@ def _lines_in_order(data: bytes, frames: int, symbols: tuple[str, ...]) -> None:
     assert got == expected
 
 
-def _wait(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_a_100k_event_burst_arrives_exactly_once(exchange: FakeExchange) -> None:
     burst = Burst([asset_frame(k, TWENTY) for k in range(5000)])
     exchange.script = burst
@@ -669,9 +663,9 @@ def test_a_reader_pausing_for_seconds_costs_nothing_and_is_not_dropped(
     burst = Burst([asset_frame(k, TWENTY) for k in range(1000)], send_timeout=1.0)
     exchange.script = burst
     with binmon("assets", "--json", "-n", "20000", "--stale-after", "1", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         burst.go.set()
-        _wait(lambda: burst.sent == 1000 or burst.gave_up)
+        wait_until_sync(lambda: burst.sent == 1000 or burst.gave_up, timeout=30)
         # Everything has left the server and we have not read a byte yet.
         assert not burst.gave_up
         out, _ = proc.communicate(timeout=60)
@@ -689,7 +683,7 @@ def test_a_blocked_reader_pauses_the_stream_with_memory_bounded(
     exchange.script = burst
     events = str(frames * len(TWENTY))
     with binmon("assets", "--json", "-n", events, "--stale-after", "1", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         baseline = _rss(proc.pid)
         burst.go.set()
         # Wait until the pressure has reached the server: it can send no more.
@@ -717,9 +711,9 @@ def test_a_signal_ends_binmon_even_when_nobody_reads_its_output(
     burst = Burst([asset_frame(k, TWENTY) for k in range(500)])  # ~3 MB: the pipe fills
     exchange.script = burst
     with binmon("assets", "--json", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         burst.go.set()
-        _wait(lambda: burst.sent == 500)
+        wait_until_sync(lambda: burst.sent == 500, timeout=30)
         started = time.monotonic()
         proc.send_signal(sig)
         assert proc.wait(15) == status

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from binmon.cli import cli
 from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
+from tests.waiting import wait_until_sync
 
 SNAPSHOT = {
     "symbols": [
@@ -162,10 +163,7 @@ def test_sigterm_closes_a_gzip_recording_properly(scripted: FakeExchange, tmp_pa
     for line in process.stderr:
         if "connected to" in line and "contract" in line:
             break
-    deadline = time.monotonic() + 10
-    while not path.exists() or path.stat().st_size == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until_sync(lambda: path.exists() and path.stat().st_size > 0, what="the first frame")
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(10) == 0
     with gzip.open(path, "rt") as f:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from binmon.view.tables import (
     log_section,
     status_line,
 )
+from tests.waiting import wait_until
 
 # 2025-12-24 07:49:09.558 UTC; the monotonic clock is arbitrary.
 NOW = Now(wall_ms=1766562549558.0, mono=5000.0)
@@ -591,52 +591,27 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     assert view.model.assets["BTCUSD"].event.index_price == "86000.00000000"
 
 
-async def test_refresh_loop_is_capped_and_owns_diagnostics_only_while_running() -> None:
+async def test_refresh_loop_paints_and_owns_diagnostics_only_while_running() -> None:
+    # (How often it paints under a flood of data, at most four times a second,
+    # is measured in benchmarks/view.py: a rate is a timing, not a unit test.)
     runner = make_runner()
     view = runner.view
     assert isinstance(view, LiveView)
     out = runner.env.stdout
     assert isinstance(out, io.BytesIO)
     task = asyncio.create_task(view.run(runner.stop))
-    await asyncio.sleep(0.05)
-    assert runner.diag.sink is not None
+    await wait_until(lambda: runner.diag.sink is not None, what="the view to take diagnostics")
     runner.diag.info("asset index: connection closed; reconnecting in 0.5s")
-    # Data as fast as it comes: paints stay at or under four a second.
-    started = time.monotonic()
-    k = 0
-    while time.monotonic() - started < 1.0:
-        k += 1
-        view.assets([asset("ADAUSD", T + k, f"0.{k:08d}", *ADA, *ADA_AUTO)], None)
-        await asyncio.sleep(0.01)
+    view.assets([asset("ADAUSD", T + 1, "0.12345678", *ADA, *ADA_AUTO)], None)
+    await wait_until(lambda: b"0.12345678" in out.getvalue(), what="a paint with the update")
     runner.stop.set()
     await asyncio.wait_for(task, 2)
     written = out.getvalue()
-    paints = written.count(b"\x1b[H")
-    assert 3 <= paints <= 6, paints
     assert b"\x1b[?1049h" in written and b"\x1b[?1049l" in written
     assert b"reconnecting in 0.5s" in written  # the diagnostic went to the screen…
     assert runner.env.stderr.getvalue() == ""  # type: ignore[attr-defined]
     assert runner.diag.sink is None  # …and stderr is back afterwards
     assert b"\x1b[3" not in written  # NO_COLOR: no foreground colours
-
-
-def test_a_frame_of_700_contracts_renders_within_budget() -> None:
-    from rich.screen import Screen
-
-    model = build_model()
-    for i in range(700 - len(model.contracts)):
-        model.contracts[f"Z{i:03d}USDT"] = Contract(
-            f"Z{i:03d}USDT", f"Z{i:03d}USDT", "PERPETUAL", "TRADING", 4133404800000, T, "UM"
-        )
-    model.contracts_version += 1
-    console = Console(width=200, height=50, file=io.StringIO(), force_terminal=True)
-    times = []
-    for _ in range(25):
-        started = time.perf_counter()
-        console.print(Screen(render_screen(model, 200, 50, NOW)))
-        times.append(time.perf_counter() - started)
-    # The budget is 15 ms a frame (about 4 ms measured); slow CI machines get slack.
-    assert sorted(times)[len(times) // 2] < 0.030
 
 
 def test_a_replay_is_shown_on_its_own_clock() -> None:

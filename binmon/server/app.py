@@ -24,6 +24,7 @@ from binmon.server.connection import ChaosPlan, Connection, chaos_plan
 from binmon.server.control import handle_control
 from binmon.server.hub import Hub
 from binmon.server.rest import (
+    account_handler,
     asset_index_handler,
     exchange_info_handler,
     leverage_bracket_handler,
@@ -85,6 +86,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     app.router.add_get("/fapi/v1/exchangeInfo", exchange_info_handler)
     app.router.add_get("/fapi/v1/assetIndex", asset_index_handler)
     app.router.add_get("/fapi/v1/leverageBracket", leverage_bracket_handler)
+    app.router.add_get("/fapi/v3/account", account_handler)
     # Opened first, closed last: every frame the market produced is in it.
     app.cleanup_ctx.append(_sent_log_file)
     app.cleanup_ctx.append(_market_task)

@@ -7,6 +7,7 @@ contracts and the latest asset index entries).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,18 +18,12 @@ import msgspec
 from binmon.protocol import PERPETUAL_DELIVERY_MS
 from binmon.recording import read_lines
 from binmon.server import ServerConfig
+from binmon.server.asset_walk import ASSETS
 from binmon.server.clock import now_ms
+from binmon.server.contracts import CM, UM, Contract
 from binmon.server.hub import ASSET_INDEX_ALL, ASSET_STREAM_SUFFIX, CONTRACT_INFO, Hub
-from binmon.server.scenario import (
-    CM,
-    UM,
-    AssetIndexUpdate,
-    BracketWire,
-    Contract,
-    Scenario,
-    Tick,
-    encode,
-)
+from binmon.server.scenario import Scenario, Tick
+from binmon.server.wire import AssetIndexUpdate, BracketWire, encode
 
 if TYPE_CHECKING:
     from binmon.server.state import ServerState
@@ -44,6 +39,10 @@ class Market:
     async def ready(self) -> None:
         return None
 
+    def reference_prices(self) -> dict[str, Decimal]:
+        """USD prices of assets that fix each contract's trading rules (exchangeInfo)."""
+        return {}
+
     async def run(self, state: ServerState) -> None:
         raise NotImplementedError
 
@@ -58,6 +57,10 @@ class ScenarioMarket(Market):
         self.latest_assets = self.scenario.latest_assets
         self.version = 0
         self._asset_streams = {s: s.lower() + ASSET_STREAM_SUFFIX for s in self.latest_assets}
+        self._reference_prices = {spec.asset: Decimal(spec.price) for spec in ASSETS}
+
+    def reference_prices(self) -> dict[str, Decimal]:
+        return self._reference_prices
 
     async def run(self, state: ServerState) -> None:
         interval = self.scenario.interval_ms
@@ -157,6 +160,7 @@ class ReplayMarket(Market):
         self.recorded_streams: set[str] = set()
         self.skipped = 0
         self._scanned: asyncio.Future[None] | None = None
+        self._reference_prices: dict[str, Decimal] = {}
 
     def _lines(self) -> Iterator[_RecordLine]:
         for line in read_lines(str(self.path)):
@@ -176,8 +180,19 @@ class ReplayMarket(Market):
             self.recorded_streams.add(stream)
             if stream == CONTRACT_INFO:
                 self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
-            elif not self.latest_assets and stream.endswith(ASSET_STREAM_SUFFIX[1:]):
+            elif not self.latest_assets and (
+                stream == ASSET_INDEX_ALL or stream.endswith(ASSET_STREAM_SUFFIX)
+            ):
                 self._apply_assets(bytes(_RECORD.decode(line).data))
+        # The first recorded index of each asset fixes its contracts' trading rules.
+        for symbol, entry in self.latest_assets.items():
+            with contextlib.suppress(ArithmeticError):
+                price = Decimal(entry.i)
+                if price.is_finite() and price > 0:
+                    self._reference_prices[symbol.removesuffix("USD")] = price
+
+    def reference_prices(self) -> dict[str, Decimal]:
+        return self._reference_prices
 
     async def ready(self) -> None:
         if self._scanned is None:

@@ -1,4 +1,4 @@
-"""The REST endpoints of ``binmon serve``: time, exchangeInfo, assetIndex, leverageBracket.
+"""The REST endpoints of ``binmon serve``: time, exchangeInfo, assetIndex, leverageBracket, account.
 
 Every answer carries the exchange's ``X-MBX-USED-WEIGHT-1M`` header.
 """
@@ -6,13 +6,16 @@ Every answer carries the exchange's ``X-MBX-USED-WEIGHT-1M`` header.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 
-from binmon.server.scenario import AssetIndexUpdate, Contract, build_brackets, encode, ladder_rungs
+from binmon.server import exchange_info
+from binmon.server.account import account_json, user_brackets
+from binmon.server.contracts import Contract
 from binmon.server.signed import api_error, check_signed
 from binmon.server.state import STATE_KEY, ServerState
+from binmon.server.wire import AssetIndexUpdate, encode
 
 
 def _json(state: ServerState, obj: Any, weight: int) -> web.Response:
@@ -23,64 +26,10 @@ def _json(state: ServerState, obj: Any, weight: int) -> web.Response:
     )
 
 
-_AUTO_EXCHANGE: Final = {
-    "USDT": "-10000",
-    "BTC": "-0.00100000",
-    "ETH": "-0.00100000",
-    "BNB": "-0.00100000",
-    "USDC": "-10000",
-    "BNFCR": "-10000",
-}
-
-
-_ORDER_TYPES: Final = [
-    "LIMIT",
-    "MARKET",
-    "STOP",
-    "STOP_MARKET",
-    "TAKE_PROFIT",
-    "TAKE_PROFIT_MARKET",
-    "TRAILING_STOP_MARKET",
-]
-
-
-def _rate_limit(kind: str, interval: str, num: int, limit: int) -> dict[str, Any]:
-    return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
-
-
-def _symbol_json(c: Contract) -> dict[str, Any]:
-    return {
-        "symbol": c.symbol,
-        "pair": c.pair,
-        "contractType": c.contract_type,
-        "deliveryDate": c.delivery_ms,
-        "onboardDate": c.onboard_ms,
-        "status": c.status,
-        "maintMarginPercent": "2.5000",
-        "requiredMarginPercent": "5.0000",
-        "baseAsset": c.base,
-        "quoteAsset": c.quote,
-        "marginAsset": c.margin,
-        "pricePrecision": 2 if c.base in ("BTC", "ETH") else 4,
-        "quantityPrecision": 3 if c.base in ("BTC", "ETH") else 0,
-        "baseAssetPrecision": 8,
-        "quotePrecision": 8,
-        "underlyingType": c.underlying,
-        "underlyingSubType": list(c.subtypes),
-        "triggerProtect": "0.0500",
-        "liquidationFee": "0.012500",
-        "marketTakeBound": "0.05",
-        "maxMoveOrderLimit": 10000,
-        "orderTypes": _ORDER_TYPES,
-        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
-        "permissionSets": ["GRID", "COPY"],
-    }
-
-
 def _symbols_json(state: ServerState) -> list[dict[str, Any]]:
     market = state.market
     if state.symbols_cache is None or state.symbols_cache[0] != market.version:
-        symbols = [_symbol_json(c) for c in market.contracts.values()]
+        symbols = exchange_info.symbols_json(market)
         state.symbols_cache = (market.version, symbols)
     return state.symbols_cache[1]
 
@@ -93,25 +42,13 @@ async def time_handler(request: web.Request) -> web.Response:
 async def exchange_info_handler(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     await state.market.ready()
-    assets = [
-        {
-            "asset": symbol.removesuffix("USD"),
-            "marginAvailable": True,
-            "autoAssetExchange": _AUTO_EXCHANGE.get(symbol.removesuffix("USD"), "0"),
-        }
-        for symbol in state.market.latest_assets
-    ]
     body = {
         "timezone": "UTC",
         "serverTime": state.now_ms(),
         "futuresType": "U_MARGINED",
-        "rateLimits": [
-            _rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
-            _rate_limit("ORDERS", "MINUTE", 1, 1200),
-            _rate_limit("ORDERS", "SECOND", 10, 300),
-        ],
+        "rateLimits": exchange_info.rate_limits(),
         "exchangeFilters": [],
-        "assets": assets,
+        "assets": exchange_info.assets_json(state.market),
         "symbols": _symbols_json(state),
     }
     return _json(state, body, 1)
@@ -146,29 +83,36 @@ async def asset_index_handler(request: web.Request) -> web.Response:
     return _json(state, _asset_json(entry), 1)
 
 
-def _cum(value: Decimal) -> Decimal:
-    # The REST endpoint writes cum as a double: 0.0, 500.0, 72.5.
+def _cum(value: Decimal, *, single: bool) -> Decimal:
+    """``cum`` as the exchange writes it: a double in the list, an integer when whole alone.
+
+    The all-symbols answer has ``0.0``, ``500.0``, ``72.5``; the one-symbol
+    answer writes a whole value as an integer (the official SDK's model for
+    it is an integer and warns on ``0.0``).
+    """
     if value == value.to_integral_value():
-        return Decimal(f"{int(value)}.0")
+        return Decimal(int(value)) if single else Decimal(f"{int(value)}.0")
     return value
 
 
-def _brackets_json(c: Contract) -> dict[str, Any]:
-    brackets = c.brackets or build_brackets(ladder_rungs("small", 5000))
-    return {
-        "symbol": c.symbol,
-        "brackets": [
-            {
-                "bracket": b.bs,
-                "initialLeverage": b.ma,
-                "notionalCap": b.bnc,
-                "notionalFloor": b.bnf,
-                "maintMarginRatio": b.mmr,
-                "cum": _cum(b.cf),
-            }
-            for b in brackets
-        ],
-    }
+def _brackets_json(c: Contract, *, single: bool = False) -> dict[str, Any]:
+    coef, brackets = user_brackets(c.symbol, c.brackets)
+    out: dict[str, Any] = {"symbol": c.symbol}
+    if coef is not None:
+        # Shown only where the user's brackets differ from the default ones.
+        out["notionalCoef"] = coef
+    out["brackets"] = [
+        {
+            "bracket": b.bs,
+            "initialLeverage": b.ma,
+            "notionalCap": b.bnc,
+            "notionalFloor": b.bnf,
+            "maintMarginRatio": b.mmr,
+            "cum": _cum(b.cf, single=single),
+        }
+        for b in brackets
+    ]
+    return out
 
 
 async def leverage_bracket_handler(request: web.Request) -> web.Response:
@@ -184,4 +128,14 @@ async def leverage_bracket_handler(request: web.Request) -> web.Response:
     contract = contracts.get(symbol.upper())
     if contract is None:
         return api_error(400, -1121, "Invalid symbol.")
-    return _json(state, _brackets_json(contract), 1)
+    return _json(state, _brackets_json(contract, single=True), 1)
+
+
+async def account_handler(request: web.Request) -> web.Response:
+    """``GET /fapi/v3/account``: the demo user's Multi-Assets Mode account (weight 5)."""
+    state = request.app[STATE_KEY]
+    problem = check_signed(request, state.config, state.now_ms())
+    if problem is not None:
+        return problem
+    await state.market.ready()
+    return _json(state, account_json(state.market, state.now_ms()), 5)
