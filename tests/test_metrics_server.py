@@ -24,8 +24,8 @@ from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.server.faults import Faults
 from tests.exchange import FakeExchange, asset_frame, hold
-from tests.streaming import wait_until
 from tests.test_process import BINMON, wait_for_output
+from tests.waiting import wait_until, wait_until_async
 
 
 @dataclass
@@ -79,13 +79,6 @@ async def running(server: ServerConfig, **options: object) -> AsyncIterator[Runn
         await app.cleanup()
 
 
-async def poll(condition: object, timeout: float = 15.0) -> None:
-    """Wait for an async condition (a scrape each time), never a bare sleep."""
-    async with asyncio.timeout(timeout):
-        while not await condition():  # type: ignore[operator]
-            await asyncio.sleep(0.05)
-
-
 async def test_metrics_and_health_follow_the_streams() -> None:
     # The asset index goes silent after 40 frames (2 s): stale, reconnected, up again.
     server = ServerConfig(rate=20, seed=3, faults=Faults(silent_after=40))
@@ -95,7 +88,7 @@ async def test_metrics_and_health_follow_the_streams() -> None:
         async def healthy() -> bool:
             return (await run.get("/healthz")) == (200, "ok\n")
 
-        await poll(healthy)
+        await wait_until_async(healthy, 15, "/healthz 200 ok", 0.05)
         assert await run.value("binmon_stream_up", stream="asset_index") == 1
         assert await run.value("binmon_stream_up", stream="contract_info") == 1
         # The REST snapshot fills the contracts before any event.
@@ -106,7 +99,7 @@ async def test_metrics_and_health_follow_the_streams() -> None:
         async def unhealthy() -> bool:
             return (await run.get("/healthz"))[0] == 503
 
-        await poll(unhealthy)
+        await wait_until_async(unhealthy, 15, "/healthz 503 once serve went silent", 0.05)
         _, reason = await run.get("/healthz")
         assert reason.startswith("asset index: ") and reason.count("\n") == 1
 
@@ -114,13 +107,13 @@ async def test_metrics_and_health_follow_the_streams() -> None:
             reconnects = await run.value("binmon_stream_reconnects_total", stream="asset_index")
             return bool(reconnects) and await healthy()
 
-        await poll(recovered)
+        await wait_until_async(recovered, 15, "a reconnect, then /healthz ok again", 0.05)
 
         async def changed() -> bool:
             samples = await run.samples()
             return sum(v for k, v in samples.items() if k[0] == "binmon_contract_changes_total") > 0
 
-        await poll(changed)
+        await wait_until_async(changed, 15, "a contract change counted", 0.05)
         assert run.out.getvalue() == b""  # headless: nothing on stdout
 
 
