@@ -86,7 +86,7 @@ async def test_metrics_and_health_follow_the_streams() -> None:
     async with running(server, **options) as run:
 
         async def healthy() -> bool:
-            return (await run.get("/healthz")) == (200, "ok\n")
+            return (await run.get("/healthz")) == (200, "ok")
 
         await wait_until_async(healthy, 15, "/healthz 200 ok", 0.05)
         assert await run.value("binmon_stream_up", stream="asset_index") == 1
@@ -101,7 +101,7 @@ async def test_metrics_and_health_follow_the_streams() -> None:
 
         await wait_until_async(unhealthy, 15, "/healthz 503 once serve went silent", 0.05)
         _, reason = await run.get("/healthz")
-        assert reason.startswith("asset index: ") and reason.count("\n") == 1
+        assert reason.startswith("asset index: ") and "\n" not in reason
 
         async def recovered() -> bool:
             reconnects = await run.value("binmon_stream_reconnects_total", stream="asset_index")
@@ -153,7 +153,7 @@ async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
             status = run.runner.statuses[ASSETS]
             before = status.messages
             await wait_until(lambda: status.messages >= before + 40)
-            assert await run.get("/healthz") == (200, "ok\n")
+            assert await run.get("/healthz") == (200, "ok")
         finally:
             for writer in stuck:
                 writer.transport.abort()
