@@ -166,8 +166,10 @@ def decimal_value(value: Decimal) -> str:
     return number_value(text) if len(text) < 40 else float_value(float(value))
 
 
-def contract_wanted(filters: Filters) -> Callable[[Contract], bool]:
-    """The run's contract filters, applied to what the book knows of a contract."""
+def contract_wanted(filters: Filters) -> Callable[[Contract], bool] | None:
+    """The run's contract filters, applied to what the book knows of a contract (None: all)."""
+    if filters == Filters():
+        return None
 
     def wanted(contract: Contract) -> bool:
         if not filters.symbol_ok(contract.symbol):
@@ -253,8 +255,9 @@ class Metrics(Consumer):
 
     ``statuses`` are the run's stream statuses keyed by kind (``"asset index"``,
     ``"contract info"``): only the streams the command runs. ``book`` is the
-    run's contract book; ``wanted`` narrows the contracts shown (the run's
-    filters). Times: ``clock`` is the statuses' monotonic clock, ``wall`` the
+    run's contract book. ``filters`` are the run's: the feed narrows the
+    events with them, and here they narrow what the book and the REST
+    snapshot hold the same way. Times: ``clock`` is the statuses' monotonic clock, ``wall`` the
     epoch clock the timestamps are written in.
     """
 
@@ -264,7 +267,7 @@ class Metrics(Consumer):
         book: ContractBook,
         *,
         stale_after: float = 10.0,
-        wanted: Callable[[Contract], bool] | None = None,
+        filters: Filters | None = None,
         alert_kinds: Iterable[str] = (),
         collateral: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -273,7 +276,8 @@ class Metrics(Consumer):
         self.statuses = statuses
         self.book = book
         self.stale_after = stale_after
-        self.wanted = wanted
+        self.filters = filters or Filters()
+        self.wanted = contract_wanted(self.filters)
         self.clock = clock
         self.wall = wall
         self.changes: dict[str, int] = dict.fromkeys(CHANGE_FIELDS, 0)
@@ -301,7 +305,10 @@ class Metrics(Consumer):
 
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
         latest = self._assets
+        symbol_ok = self.filters.symbol_ok
         for event in events:
+            if not symbol_ok(event.symbol):
+                continue
             known = latest.get(event.symbol)
             # The stream may already have delivered something newer.
             if known is None or known.event_time < event.event_time:

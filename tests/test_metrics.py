@@ -12,7 +12,6 @@ from binmon.filters import Filters
 from binmon.metrics import (
     CHANGE_FIELDS,
     Metrics,
-    contract_wanted,
     escape_label,
     ms_value,
     number_value,
@@ -316,9 +315,7 @@ def test_run_filters_narrow_the_contracts() -> None:
     book = ContractBook()
     for symbol in ("BTCUSDT", "ETHUSDT", "BTCUSD_PERP"):
         book.apply(contract_event(symbol, market="CM" if symbol.endswith("PERP") else "UM"))
-    metrics = Metrics(
-        {}, book, wanted=contract_wanted(Filters.build(symbols=("btc*",), market="um"))
-    )
+    metrics = Metrics({}, book, filters=Filters.build(symbols=("btc*",), market="um"))
     assert [dict(k)["symbol"] for k in samples(metrics, "binmon_contract_info")] == ["BTCUSDT"]
 
 
@@ -367,9 +364,11 @@ def test_health_says_which_stream_and_why_in_one_line() -> None:
 
 
 def test_the_rest_snapshot_fills_in_but_never_overwrites_newer_stream_data() -> None:
-    metrics = Metrics({}, ContractBook())
+    metrics = Metrics({}, ContractBook(), filters=Filters.build(symbols=("btc*", "eth*")))
     assert metrics.wants_asset_snapshot
     metrics.assets([asset("BTCUSD", time=2000, price="2")], None)
-    metrics.asset_snapshot([asset("BTCUSD", time=1000, price="1"), asset("ETHUSD", price="3")])
+    metrics.asset_snapshot(
+        [asset("BTCUSD", time=1000, price="1"), asset("ETHUSD", price="3"), asset("ADAUSD")]
+    )
     prices = samples(metrics, "binmon_asset_index_price")
     assert prices == {(("symbol", "BTCUSD"),): 2.0, (("symbol", "ETHUSD"),): 3.0}

@@ -20,6 +20,7 @@ from binmon.connection import Backoff, ConnectionSettings
 from binmon.diag import Diagnostics
 from binmon.endpoints import Endpoints, Listen, parse_listen
 from binmon.env import Environment
+from binmon.filters import Filters
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.server.faults import Faults
@@ -136,6 +137,25 @@ async def test_metrics_beside_json_lines() -> None:
         written = btcusd_lines()
         assert event_ms in written
         assert samples[("binmon_asset_index_price", key)] == float(written[event_ms])
+
+
+async def test_symbol_patterns_narrow_assets_and_contracts_alike() -> None:
+    options = {"headless": True, "filters": Filters.build(symbols=("btc*",))}
+    async with running(ServerConfig(rate=20, seed=6), **options) as run:
+
+        async def priced() -> bool:
+            return await run.value("binmon_asset_index_price", symbol="BTCUSD") is not None
+
+        await wait_until_async(priced, 15, "BTCUSD's price", 0.05)
+        symbols = {
+            dict(labels)["symbol"]
+            for name, labels in await run.samples()
+            if name.startswith(("binmon_asset_", "binmon_contract_"))
+            and labels
+            and "symbol" in dict(labels)
+        }
+        assert "BTCUSDT" in symbols
+        assert all(symbol.startswith("BTC") for symbol in symbols), symbols
 
 
 async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
