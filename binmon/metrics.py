@@ -20,6 +20,8 @@ and :meth:`Metrics.health` over HTTP.
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -374,6 +376,7 @@ class Metrics(Consumer):
         self._write_contracts(out)
         self._write_streams(out)
         self._write_derived(out)
+        _write_process(out)
         # Strings from the network may hold lone surrogates; never fail a scrape on them.
         return "".join(out).encode("utf-8", "replace")
 
@@ -496,3 +499,71 @@ class Metrics(Consumer):
                 f'binmon_alerts_total{{kind="{escape_label(kind)}"}} {count}\n'
                 for kind, count in self.alerts.items()
             )
+
+
+_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _write_process(out: list[str]) -> None:
+    """The standard ``process_*`` families (as every Prometheus client library names them).
+
+    For binmon itself, run for weeks: memory, CPU and descriptors over time.
+    From /proc where there is one, else what ``resource`` knows.
+    """
+    families: list[tuple[str, str, str, float]] = []
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+        # After the command name: utime, stime, starttime, vsize, rss are fields 14, 15, 22, 23, 24.
+        cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+        start = boot + int(fields[19]) / _TICKS
+        families += [
+            (
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size in bytes.",
+                float(fields[20]),
+            ),
+            (
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                float(int(fields[21]) * _PAGE_SIZE),
+            ),
+            (
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the epoch.",
+                start,
+            ),
+            (
+                "process_open_fds",
+                "gauge",
+                "Number of open file descriptors.",
+                float(len(os.listdir("/proc/self/fd"))),
+            ),
+        ]
+    except (OSError, ValueError, IndexError, StopIteration):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+    families.insert(
+        0,
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            cpu,
+        ),
+    )
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY:
+        families.append(
+            ("process_max_fds", "gauge", "Maximum number of open file descriptors.", float(soft))
+        )
+    for name, kind, help_text, value in families:
+        out.append(
+            f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {float_value(value)}\n"
+        )

@@ -182,8 +182,26 @@ def test_every_spec_family_with_its_labels_help_and_type() -> None:
         assert wanted, name
         for sample in wanted:
             assert tuple(sorted(sample.labels)) == tuple(sorted(labels)), name
-    # Nothing outside the SPEC's names, and one prefix for all.
-    assert {n for n in families} <= {n.removesuffix("_total") for n in SPEC_FAMILIES}
+    # Nothing outside the SPEC's names, and one prefix for all, but the standard
+    # process_* families of every Prometheus client library.
+    ours = {n for n in families if not n.startswith("process_")}
+    assert ours <= {n.removesuffix("_total") for n in SPEC_FAMILIES}
+
+
+def test_process_families_describe_binmon_itself() -> None:
+    import os
+    import time
+
+    values = {
+        name: value
+        for samples in parse(Metrics({}, ContractBook())).values()
+        for (name, _, value) in samples
+        if name.startswith("process_")
+    }
+    assert 1_000_000 < values["process_resident_memory_bytes"] < 10_000_000_000
+    assert 0 < values["process_cpu_seconds_total"] < time.process_time() + 1
+    assert abs(values["process_open_fds"] - len(os.listdir("/proc/self/fd"))) <= 2
+    assert time.time() - 3600 < values["process_start_time_seconds"] <= time.time()
 
 
 def test_values_are_the_exchange_numbers_and_times_are_seconds() -> None:
@@ -334,9 +352,11 @@ def test_series_are_bounded_for_700_contracts_and_40_assets() -> None:
                 f"S{i}USDT", time=round_ + 2, brackets=[bracket(1, str(100 - round_)), bracket(2)]
             )
             metrics.contract(event, book.apply(event), None)
-    series = sum(len(s) for s in parse(metrics).values())
+    families = parse(metrics)
+    series = sum(len(s) for name, s in families.items() if not name.startswith("process_"))
     # README ("Unattended"): 40 x 10 + 700 x 6 + 13 changes fields + 2 streams x 5.
     assert series == 40 * 10 + 700 * 6 + len(CHANGE_FIELDS) + 2 * 5 == 4623
+    assert sum(len(s) for name, s in families.items() if name.startswith("process_")) == 6
 
 
 def test_health_says_which_stream_and_why_in_one_line() -> None:
