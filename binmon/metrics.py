@@ -20,6 +20,7 @@ and :meth:`Metrics.health` over HTTP.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import time
@@ -505,6 +506,12 @@ _PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 40
 _TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+@functools.cache
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as f:
+        return next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+
+
 def _write_process(out: list[str]) -> None:
     """The standard ``process_*`` families (as every Prometheus client library names them).
 
@@ -515,8 +522,7 @@ def _write_process(out: list[str]) -> None:
     try:
         with open("/proc/self/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
-        with open("/proc/stat", "rb") as f:
-            boot = next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+        boot = _boot_time()
         # After the command name: utime, stime, starttime, vsize, rss are fields 14, 15, 22, 23, 24.
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS
         start = boot + int(fields[19]) / _TICKS
