@@ -15,9 +15,13 @@ first, which keeps a derived line right after its event's line) sees them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
+
+if TYPE_CHECKING:
+    from binmon.collateral import CollateralReport
 
 
 class Consumer:
@@ -49,6 +53,9 @@ class Consumer:
 
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
         """The REST asset index snapshot (only if ``wants_asset_snapshot``)."""
+
+    def collateral(self, report: CollateralReport) -> None:
+        """The holdings valued after an asset frame that carried a held asset."""
 
     def batch(self) -> None:
         """From now on, output may be flushed per batch instead of per frame."""
@@ -107,6 +114,10 @@ class Fanout(Consumer):
         for consumer in self.consumers:
             if consumer.wants_asset_snapshot:
                 consumer.asset_snapshot(events)
+
+    def collateral(self, report: CollateralReport) -> None:
+        for consumer in self.consumers:
+            consumer.collateral(report)
 
     def batch(self) -> None:
         for consumer in self.consumers:
