@@ -101,6 +101,8 @@ class Runner:
                 self.book,
                 stale_after=self.config.settings.stale_after,
                 filters=self.config.filters,
+                # The collateral families are there from the start, values once valued.
+                collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)
         return outputs

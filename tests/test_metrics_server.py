@@ -11,6 +11,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -156,6 +157,29 @@ async def test_symbol_patterns_narrow_assets_and_contracts_alike() -> None:
         }
         assert "BTCUSDT" in symbols
         assert all(symbol.startswith("BTC") for symbol in symbols), symbols
+
+
+async def test_collateral_values_are_exact_and_match_the_scraped_rates() -> None:
+    from binmon.collateral import parse_holds
+
+    holdings = parse_holds(["BTC=0.5", "USDT=-1200"])
+    async with running(ServerConfig(rate=20, seed=8), headless=True, holdings=holdings) as run:
+
+        async def valued() -> bool:
+            text = (await run.get("/metrics"))[1]
+            return 'binmon_collateral_value{asset="USDT"}' in text
+
+        await wait_until_async(valued, 15, "collateral values", 0.05)
+        _, text = await run.get("/metrics")
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[:1] != "#")
+        btc_bid = Decimal(values['binmon_asset_bid_rate{symbol="BTCUSD"}'])
+        usdt_ask = Decimal(values['binmon_asset_ask_rate{symbol="USDTUSD"}'])
+        # Binance's rule, exactly: bid rate for a positive balance, ask rate for a negative one.
+        btc = Decimal(values['binmon_collateral_value{asset="BTC"}'])
+        usdt = Decimal(values['binmon_collateral_value{asset="USDT"}'])
+        assert btc == Decimal("0.5") * btc_bid
+        assert usdt == Decimal("-1200") * usdt_ask
+        assert Decimal(values["binmon_collateral_total_value"]) == btc + usdt
 
 
 async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
