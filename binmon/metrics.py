@@ -24,10 +24,11 @@ import functools
 import os
 import resource
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final, Protocol
 
+from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.filters import Filters
 from binmon.protocol import ASSET_DECIMAL_FIELDS, BRACKET_NUMBER_FIELDS, AssetIndex, ContractInfo
@@ -70,24 +71,6 @@ class Alert(Protocol):
 
     @property
     def kind(self) -> str: ...
-
-
-class CollateralAsset(Protocol):
-    @property
-    def asset(self) -> str: ...
-
-    @property
-    def value(self) -> Decimal | None: ...
-
-
-class CollateralReport(Protocol):
-    """What the collateral feature publishes (binmon.collateral), as far as metrics read it."""
-
-    @property
-    def assets(self) -> Sequence[CollateralAsset]: ...
-
-    @property
-    def total_value(self) -> Decimal | None: ...
 
 
 # (name, help) of each family, in the order they are written.
@@ -260,8 +243,8 @@ class Metrics(Consumer):
     ``"contract info"``): only the streams the command runs. ``book`` is the
     run's contract book. ``filters`` are the run's: the feed narrows the
     events with them, and here they narrow what the book and the REST
-    snapshot hold the same way. Times: ``clock`` is the statuses' monotonic clock, ``wall`` the
-    epoch clock the timestamps are written in.
+    snapshot hold the same way. Times: ``clock`` is the statuses' monotonic
+    clock, ``wall`` the epoch clock the timestamps are written in.
     """
 
     def __init__(
@@ -489,7 +472,7 @@ class Metrics(Consumer):
                 "# HELP binmon_collateral_total_value Sum of the collateral values.\n"
                 "# TYPE binmon_collateral_total_value gauge\n"
             )
-            if report is not None and report.total_value is not None:
+            if report is not None:
                 out.append(f"binmon_collateral_total_value {decimal_value(report.total_value)}\n")
         if self.alerts is not None:
             out.append(

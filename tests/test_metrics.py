@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from binmon.collateral import AssetValue, CollateralReport
 from binmon.filters import Filters
 from binmon.metrics import (
     CHANGE_FIELDS,
@@ -136,18 +137,6 @@ def samples(metrics: Metrics, name: str) -> dict[tuple[tuple[str, str], ...], fl
 
 
 @dataclass
-class Held:
-    asset: str
-    value: Decimal | None
-
-
-@dataclass
-class Report:
-    assets: list[Held]
-    total_value: Decimal | None
-
-
-@dataclass
 class Raised:
     kind: str
 
@@ -162,7 +151,8 @@ def full_metrics() -> Metrics:
     metrics.assets([asset()], None)
     event = contract_event(brackets=[bracket(1), bracket(2, "100")])
     metrics.contract(event, book.apply(event), None)
-    metrics.collateral(Report([Held("BTC", Decimal("41536.156655250"))], Decimal("41536.15665525")))
+    held = AssetValue("BTC", "BTCUSD", Decimal("0.5"), value=Decimal("41536.156655250"))
+    metrics.collateral(CollateralReport(1, (held,), Decimal("41536.15665525"), Decimal("0")))
     metrics.alert(Raised("listing"))
     return metrics
 
@@ -325,8 +315,11 @@ def test_alert_and_collateral_families_only_when_those_features_are_on() -> None
     assert 'binmon_alerts_total{kind="leverage-cut"} 0\n' in text
     assert "# TYPE binmon_collateral_total_value gauge\n" in text
     # An asset without an index entry yet has no value: no sample, and no total.
-    metrics.collateral(Report([Held("XYZ", None)], None))
-    assert "binmon_collateral_value{" not in metrics.exposition().decode()
+    unvalued = AssetValue("XYZ", "XYZUSD", Decimal("1"))
+    metrics.collateral(CollateralReport(1, (unvalued,), Decimal("0"), Decimal("0")))
+    text = metrics.exposition().decode()
+    assert "binmon_collateral_value{" not in text
+    assert "binmon_collateral_total_value 0\n" in text
 
 
 def test_run_filters_narrow_the_contracts() -> None:
