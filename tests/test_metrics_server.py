@@ -278,8 +278,11 @@ def test_exporter_process_is_quiet_on_stdout_and_ends_0_on_sigterm(exchange: Fak
 
         text = asyncio.run(scrape())
         assert 'binmon_asset_index_price{symbol="BTCUSD"} 0.27462452\n' in text
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=15)
+        # A scraper stuck mid-response does not hold up the exit either.
+        with socket.create_connection(("127.0.0.1", port)) as stuck:
+            stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: binmon\r\n\r\n" * 50)
+            process.send_signal(signal.SIGTERM)
+            stdout, _ = process.communicate(timeout=15)
     finally:
         process.kill()
     assert process.returncode == 0
