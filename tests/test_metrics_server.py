@@ -280,7 +280,8 @@ def test_exporter_process_is_quiet_on_stdout_and_ends_0_on_sigterm(exchange: Fak
         assert 'binmon_asset_index_price{symbol="BTCUSD"} 0.27462452\n' in text
         # A scraper stuck mid-response does not hold up the exit either.
         with socket.create_connection(("127.0.0.1", port)) as stuck:
-            stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: binmon\r\n\r\n" * 50)
+            # Megabytes of responses it never reads: more than the socket buffers hold.
+            stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: binmon\r\n\r\n" * 2000)
             process.send_signal(signal.SIGTERM)
             stdout, _ = process.communicate(timeout=15)
     finally:
