@@ -2,7 +2,8 @@
 
 A consumer of the events (the asset index entries it is given, the changes of
 the contract events) and, at scrape time, a reader of the stream statuses and
-of the contract book. Updates per event are a dict store or a counter bump;
+of the contract book. Updates per event are a dict store or a counter bump
+(or, from the C accelerator, a list append of the frame's finished lines);
 all formatting happens when someone scrapes, and a contract's lines are only
 formatted again once the contract has changed (a contract changes a few times
 a day; a scrape comes every few seconds), so one scrape of 700 contracts and
@@ -31,6 +32,7 @@ from typing import Final, Protocol
 from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.filters import Filters
+from binmon.jsonl import decode_asset_lines
 from binmon.protocol import ASSET_DECIMAL_FIELDS, BRACKET_NUMBER_FIELDS, AssetIndex, ContractInfo
 from binmon.state import Change, Contract, ContractBook
 from binmon.status import StreamStatus
@@ -38,6 +40,10 @@ from binmon.status import StreamStatus
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 # Status names (binmon.runner's kinds) to the SPEC's `stream` label values.
+# Asset frames held as lines between two scrapes, at most: a scrape every few
+# seconds reads a few; without scrapes, memory stays bounded all the same.
+_PENDING_LIMIT: Final = 64
+
 STREAM_LABELS: Final = {"asset index": "asset_index", "contract info": "contract_info"}
 PERIODIC_STREAM: Final = "asset index"
 
@@ -276,6 +282,8 @@ class Metrics(Consumer):
         self._collateral: CollateralReport | None = None
         # The latest entry per asset, and its lines (formatted at the first scrape that needs them).
         self._assets: dict[str, AssetIndex] = {}
+        # Asset frames as finished JSON lines, not read yet (see asset_lines).
+        self._pending_lines: list[bytes] = []
         self._asset_cache: dict[str, tuple[AssetIndex, tuple[str, ...]]] = {}
         self._contract_cache: dict[str, _ContractLines] = {}
 
@@ -283,13 +291,30 @@ class Metrics(Consumer):
 
     # The REST asset index a live run can start from: values before the first frame.
     wants_asset_snapshot = True
+    # Finished JSON lines will do: kept as they come and read back only when
+    # someone scrapes, so that `assets --json --metrics` keeps the C accelerator.
+    takes_encoded_assets = True
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         latest = self._assets
         for event in events:
             latest[event.symbol] = event
 
+    def asset_lines(self, data: bytes) -> None:
+        pending = self._pending_lines
+        pending.append(data)
+        if len(pending) >= _PENDING_LIMIT:
+            self._read_pending()
+
+    def _read_pending(self) -> None:
+        pending, self._pending_lines = self._pending_lines, []
+        latest = self._assets
+        for data in pending:
+            for event in decode_asset_lines(data):
+                latest[event.symbol] = event
+
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
+        self._read_pending()
         latest = self._assets
         symbol_ok = self.filters.symbol_ok
         for event in events:
@@ -355,6 +380,7 @@ class Metrics(Consumer):
     # -- exposition ----------------------------------------------------------
 
     def exposition(self) -> bytes:
+        self._read_pending()
         out: list[str] = []
         self._write_assets(out)
         self._write_contracts(out)

@@ -385,3 +385,17 @@ def test_the_rest_snapshot_fills_in_but_never_overwrites_newer_stream_data() -> 
     )
     prices = samples(metrics, "binmon_asset_index_price")
     assert prices == {(("symbol", "BTCUSD"),): 2.0, (("symbol", "ETHUSD"),): 3.0}
+
+
+def test_finished_json_lines_serve_as_well_as_events() -> None:
+    from binmon.jsonl import encode_assets
+
+    metrics = Metrics({}, ContractBook())
+    assert metrics.takes_encoded_assets
+    for t in range(1, 201):
+        metrics.asset_lines(encode_assets([asset("BTCUSD", time=t, price=f"{t}.10")]))
+        # Held as they came, and never more than a bounded number of frames.
+        assert len(metrics._pending_lines) < 64
+    text = metrics.exposition().decode()
+    assert 'binmon_asset_index_price{symbol="BTCUSD"} 200.10\n' in text
+    assert 'binmon_asset_event_timestamp_seconds{symbol="BTCUSD"} 0.200\n' in text

@@ -121,6 +121,8 @@ async def test_metrics_and_health_follow_the_streams() -> None:
 
 async def test_metrics_beside_json_lines() -> None:
     async with running(ServerConfig(rate=20, seed=4), json=True) as run:
+        # The metrics take finished lines: the C accelerator stays on for JSON lines.
+        assert run.runner.consumers.takes_encoded_assets
 
         def btcusd_lines() -> dict[int, str]:
             lines = [json.loads(line) for line in run.out.getvalue().splitlines()]
