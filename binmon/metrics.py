@@ -11,7 +11,7 @@ a day; a scrape comes every few seconds), so one scrape of 700 contracts and
 
 The text is written by hand rather than by ``prometheus_client``: its
 ``generate_latest`` needs 40-100 ms for these 4,600 series on the benchmark
-machine, more than the 20 ms a scrape may take, where this takes about 1 ms
+machine, more than the 20 ms a scrape may take, where this takes 1-2 ms
 (benchmarks/RESULTS.md, section 7); tests check the output with
 ``prometheus_client``'s parser and with a real Prometheus server.
 
