@@ -52,10 +52,11 @@ def decode_account(body: bytes) -> Account:
     seen: set[str] = set()
     for a in answer.assets:
         quantity = Decimal(number_text(a.marginBalance))
-        if quantity.is_zero() or not a.asset or a.asset in seen:
+        asset = a.asset.upper()
+        if quantity.is_zero() or not asset or asset in seen:
             continue
-        seen.add(a.asset)
-        holdings.append(Holding(a.asset.upper(), quantity))
+        seen.add(asset)
+        holdings.append(Holding(asset, quantity))
     positions: dict[str, Decimal] = {}
     for p in answer.positions:
         notional = Decimal(number_text(p.notional)).copy_abs()

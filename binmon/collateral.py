@@ -280,9 +280,10 @@ def needle(symbol: str) -> bytes:
 class Collateral:
     """Holdings and the latest index entry of each held asset, frame by frame.
 
-    :meth:`events` (or :meth:`lines`) takes the entries of one frame and
-    says whether any was held; :meth:`report` then values every holding.
-    Holdings can be replaced at any time (an account refresh).
+    :meth:`events` (or :meth:`lines`, for the C accelerator's finished lines)
+    takes the entries of one frame and gives the newest event time among the
+    held ones (None: the frame held nothing); :meth:`report` then values every
+    holding. Holdings can be replaced at any time (an account refresh).
     """
 
     def __init__(self, holdings: Sequence[Holding] = (), *, grace_ms: int = UNVALUED_GRACE_MS):

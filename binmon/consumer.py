@@ -57,11 +57,11 @@ class Consumer:
     def collateral(self, report: CollateralReport) -> None:
         """The holdings valued after an asset frame that carried a held asset."""
 
-    def batch(self) -> None:
-        """From now on, output may be flushed per batch instead of per frame."""
-
     def flush(self) -> None:
-        """Flush what a batch holds."""
+        """A frame has been delivered in full, derived records included (in a
+        replay as fast as possible: a batch of frames). Make visible what it
+        produced: the one place an output flushes, so a frame and the lines
+        derived from it reach a reader together."""
 
     def close(self) -> None:
         """The run is over."""
@@ -118,10 +118,6 @@ class Fanout(Consumer):
     def collateral(self, report: CollateralReport) -> None:
         for consumer in self.consumers:
             consumer.collateral(report)
-
-    def batch(self) -> None:
-        for consumer in self.consumers:
-            consumer.batch()
 
     def flush(self) -> None:
         for consumer in self.consumers:

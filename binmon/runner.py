@@ -61,8 +61,6 @@ class Runner:
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
-        self.metrics: Metrics | None = None
-        self.metrics_server: MetricsServer | None = None
         # What the user holds and how big their positions are, when they said.
         self.collateral: Collateral | None = None
         if ASSETS in config.kinds and (config.holdings or config.account) and not self.recorder:
@@ -70,15 +68,14 @@ class Runner:
         self.positions: Positions | None = None
         if CONTRACTS in config.kinds and not self.recorder:
             self.positions = Positions(config.positions, self.book.contracts)
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         self.consumers = Fanout(self._make_consumers())
         if self.collateral is not None:
             from binmon.valuation import CollateralConsumer
 
             # Last: its reports reach every output right after the frame's own lines.
             self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
-            for consumer in self.consumers.consumers:
-                if isinstance(consumer, JsonLinesSink):
-                    consumer.followed()
         self.feed = Feed(
             self.consumers,
             diag,

@@ -31,19 +31,8 @@ class JsonLinesSink(Consumer):
         # Positions add their keys to contract_info lines (not to --raw ones,
         # which are the exchange's objects as received).
         self.positions = None if raw else positions
-        self._flush = out.flush
-        self._asset_flush = out.flush
         # Raw lines keep each element as received: the accelerator cannot make those.
         self.takes_encoded_assets = not raw
-
-    def batch(self) -> None:
-        """Stop flushing per frame; the caller flushes (a replay, as fast as possible)."""
-        self._flush = self._asset_flush = _nothing
-
-    def followed(self) -> None:
-        """A consumer after this one ends every asset frame with a flush (the collateral
-        consumer, whose line follows the frame's): one write to the reader per frame."""
-        self._asset_flush = _nothing
 
     def flush(self) -> None:
         self.out.flush()
@@ -53,12 +42,10 @@ class JsonLinesSink(Consumer):
             self.out.write(b"".join([safe_json(r) + b"\n" for r in raw]))
         else:
             self.out.write(encode_assets(events))
-        self._asset_flush()
 
     def asset_lines(self, data: bytes) -> None:
         """Lines already encoded (the C fast path)."""
         self.out.write(data)
-        self._asset_flush()
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         if self.raw and raw is not None:
@@ -66,15 +53,9 @@ class JsonLinesSink(Consumer):
         else:
             position = None if self.positions is None else self.positions.for_event(event, changes)
             self.out.write(encode_contract(event, changes, position))
-        self._flush()
 
     def collateral(self, report: CollateralReport) -> None:
         self.out.write(encode_collateral(report))
-        self._flush()
 
     def close(self) -> None:
         self.out.flush()
-
-
-def _nothing() -> None:
-    pass

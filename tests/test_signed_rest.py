@@ -743,3 +743,23 @@ def test_subprocess_ctrl_c_is_130_without_traceback(signed_exchange: ThreadedExc
     assert proc.returncode == 130
     assert out == "" and "Traceback" not in err
     assert SECRET not in out + err
+
+
+def test_decode_account_shapes() -> None:
+    from binmon.account import decode_account
+
+    account = decode_account(
+        b'{"assets":[{"asset":"BTC","marginBalance":"0.00000000","walletBalance":"1"},'
+        b'{"asset":"usdc","marginBalance":-5},{"asset":"USDC","marginBalance":"7"}],'
+        b'"positions":[{"symbol":"BTCUSDT","notional":"-100.5","positionSide":"SHORT"},'
+        b'{"symbol":"BTCUSDT","notional":"250","positionSide":"LONG"},'
+        b'{"symbol":"ETHUSDT","notional":"0"}],"extra":{"any":[1,2]}}'
+    )
+    # Zero balances left out, assets upper-cased, the first of a repeated asset kept;
+    # Hedge Mode's two sides: the larger one, as an absolute notional.
+    assert [(h.asset, str(h.quantity)) for h in account.holdings] == [("USDC", "-5")]
+    assert {s: str(n) for s, n in account.positions.items()} == {"BTCUSDT": "250"}
+    assert account.total_margin_balance is None
+    for bad in (b"[]", b'{"assets":[{"asset":"BTC"}]}', b'{"positions":[{"symbol":1}]}'):
+        with pytest.raises(ValueError):
+            decode_account(bad)

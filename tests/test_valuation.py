@@ -129,7 +129,6 @@ def test_a_frame_and_its_collateral_line_reach_the_reader_in_one_write() -> None
     fanout = Fanout([writer])
     diag = Diagnostics(io.StringIO())
     fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, diag))
-    writer.followed()
     feed = Feed(fanout, diag)
     status = StreamStatus("asset index")
     for t, symbols in ((1000, ("BTCUSD",)), (2000, ("ADAUSD",)), (3000, ("ADAUSD", "BTCUSD"))):
@@ -141,3 +140,33 @@ def test_a_frame_and_its_collateral_line_reach_the_reader_in_one_write() -> None
         b'{"type":"asset_index",',
         b'{"type":"collateral","',
     ]
+
+
+def test_reports_reach_the_metrics() -> None:
+    from binmon.metrics import Metrics
+    from binmon.state import ContractBook
+
+    metrics = Metrics({"asset index": StreamStatus("asset index")}, ContractBook(), collateral=True)
+    fanout = Fanout([metrics])
+    diag = Diagnostics(io.StringIO())
+    fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=2", "XRP=1"])), fanout, diag))
+    assert "\nbinmon_collateral_total_value " not in metrics.exposition().decode()  # no sample
+    Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
+    text = metrics.exposition().decode()
+    value = 2 * Decimal(ASSET["B"])
+    assert f'binmon_collateral_value{{asset="BTC"}} {value}\n' in text
+    assert f"binmon_collateral_total_value {value}\n" in text
+    assert 'asset="XRP"' not in text  # unvalued: no series rather than a made-up 0
+
+
+def test_a_hostile_asset_name_is_warned_about_as_text() -> None:
+    from binmon.collateral import Holding
+
+    err = io.StringIO()
+    diag = Diagnostics(err)
+    fanout = Fanout([JsonLinesSink(io.BytesIO())])
+    held = [Holding("BTC", Decimal(1)), Holding("\x1b[2J\x9bX", Decimal(1))]
+    fanout.add(CollateralConsumer(Collateral(held, grace_ms=0), fanout, diag))
+    Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
+    assert "\\x1b[2J\\x9bX is not valued" in err.getvalue()
+    assert "\x1b" not in err.getvalue() and "\x9b" not in err.getvalue()

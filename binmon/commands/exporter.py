@@ -31,19 +31,18 @@ Examples:
   curl -s 127.0.0.1:9477/metrics | grep binmon_stream_up
   curl -fsS 127.0.0.1:9477/healthz            ok, or HTTP 503 and the reason
   binmon exporter --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
-  binmon exporter --hold BTC=0.5 --hold USDT=-1200
-      binmon_collateral_value{asset} and binmon_collateral_total_value too
+  binmon exporter --hold BTC=0.5 --hold USDT=-1200   also binmon_collateral_value{asset}
 \b
 Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unattended").
 """,
 )
 @listen_option(f"{LISTEN_HOST}:{LISTEN_PORT}")
 @symbol_option
+@connection_options
+@verbosity_options
 @hold_option
 @position_option
 @account_options
-@connection_options
-@verbosity_options
 @collect_stream_options
 def command(options: StreamOptions) -> None:
     """Run both streams with nothing on stdout and serve what they say over HTTP.
