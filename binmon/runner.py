@@ -91,15 +91,14 @@ class Runner:
         """The outputs, in the order they hear of each event."""
         outputs = self._make_outputs()
         if self.config.metrics_listen is not None:
-            from binmon.filters import Filters
-            from binmon.metrics import Metrics, contract_wanted
+            from binmon.metrics import Metrics
 
-            filters = self.config.filters
             self.metrics = Metrics(
                 self.statuses,
                 self.book,
                 stale_after=self.config.settings.stale_after,
-                wanted=contract_wanted(filters) if filters != Filters() else None,
+                filters=self.config.filters,
+                # The collateral families are there from the start, values once valued.
                 collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)
