@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,16 @@ from tests.exchange import FakeExchange
 settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
 settings.load_profile("binmon")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def _shared_data() -> Path:
+    # Beside the repository when there is one; a worktree elsewhere names it.
+    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    if beside.is_dir() or "BINMON_SHARED_DATA" not in os.environ:
+        return beside
+    return Path(os.environ["BINMON_SHARED_DATA"])
+
+
+SHARED_DATA = _shared_data()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import shutil
 import signal
 import sys
 import time
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -61,31 +61,6 @@ def _command(kinds: tuple[str, ...], demo: bool) -> str:
     if ASSETS in kinds and CONTRACTS in kinds:
         return "watch"
     return "assets" if ASSETS in kinds else "contracts"
-
-
-class _TerminalWriter(io.TextIOBase):
-    """Text in, bytes out to the environment's binary stdout, for rich's Console."""
-
-    def __init__(self, out: BinaryIO, encoding: str) -> None:
-        self._out = out
-        self._encoding = encoding
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._encoding
-
-    def write(self, text: str) -> int:
-        self._out.write(text.encode(self._encoding, "replace"))
-        return len(text)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    def isatty(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._out.fileno()
 
 
 class _Cbreak:
@@ -286,22 +261,7 @@ class LiveView:
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
-        env = self.runner.env
-        if env.stdout is sys.stdout.buffer:
-            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        else:
-            encoding = "utf-8"
-        self._console = Console(
-            file=cast(TextIO, _TerminalWriter(env.stdout, encoding)),
-            force_terminal=True,
-            no_color=bool(env.no_color) or None,
-            color_system="auto",
-            legacy_windows=False,
-            markup=False,
-            emoji=False,
-            highlight=False,
-            soft_wrap=False,
-        )
+        self._console = self.runner.env.console(full_screen=True)
         self._start_keyboard()
         self._live = Live(
             Text(""),
