@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import aiohttp
 import yarl
 
+from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
 from binmon.proxy import env_proxy
@@ -80,8 +81,8 @@ class Backoff:
 
 @dataclass
 class ConnectionSettings:
-    stale_after: float = 10.0
-    max_age: float = 23 * 3600.0
+    stale_after: float = STALE_AFTER
+    max_age: float = MAX_CONNECTION_AGE
     heartbeat: float = 30.0
     connect_timeout: float = 10.0
     # Largest frame accepted. Real frames stay under 20 KB; a bigger one is a
@@ -298,6 +299,7 @@ class Connection:
             key="output-blocked",
         )
         leg.paused = True
+        self.status.pauses += 1
         try:
             await backpressure.drained()
         finally:
@@ -458,6 +460,7 @@ class Connection:
         self.status.state = "connected"  # the old one may have gone stale meanwhile
         self.status.connected_since = s.leg.opened_at
         self.status.rotation_at = s.leg.opened_at + self.settings.max_age
+        self.status.rotations += 1
         self.diag.info(f"{self.status.name}: switched to the new connection")
 
     def _give_up(self, s: _Service, now: float) -> str | None:
@@ -475,6 +478,7 @@ class Connection:
                 s.retire(_retire(spare, s.spare_reader))
                 s.spare_reader = None
         self._deliver(rotation.held)
+        self.status.failed_rotations += 1
         if rotation.old_ended:
             return s.ended
         delay = self.backoff.next_delay()
@@ -521,6 +525,7 @@ class Connection:
 
     def _stale(self, leg: _Leg) -> None:
         self.status.state = "stale"
+        self.status.silences += 1
         leg.stale = True
         if not leg.got_data and str(self.url) not in self.delivered_from:
             self._silent_from_the_start()

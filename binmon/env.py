@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TextIO, cast
 
@@ -27,6 +29,8 @@ class Environment:
     # Tests pin the terminal size; None means "ask the terminal".
     width: int | None = None
     height: int | None = None
+    # Wall-clock seconds; tests pin it to judge "in the future" against fixed data.
+    clock: Callable[[], float] = time.time
 
     def console(self, *, full_screen: bool = False) -> Console:
         """A rich console on stdout (rich is imported only when one is asked for).

@@ -43,7 +43,7 @@ TRANSIENT: Final = frozenset({429, 502, 503, 504})
 KEY_ENV: Final = "BINANCE_API_KEY"
 SECRET_ENV: Final = "BINANCE_API_SECRET"
 
-# Binance error codes (BINANCE.md).
+# Binance error codes (EXCHANGE.md).
 TIMESTAMP_OUTSIDE_WINDOW: Final = -1021
 BAD_SIGNATURE: Final = -1022
 BAD_SYMBOL: Final = -1121

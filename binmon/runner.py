@@ -1,4 +1,4 @@
-"""Wires a streaming command together: source (network or recording) → feed → sink.
+"""Wires a streaming command together: source (network or recording) → feed → consumers.
 
 Owns the event loop's tasks: connections, REST seeding, replay, the live
 view, and the stop conditions (``--count``, ``--duration``, end of file,
@@ -11,75 +11,38 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from binmon.commands.options import Endpoints
-from binmon.connection import Backoff, Connection, ConnectionSettings
+from binmon.account import Account
+from binmon.collateral import Collateral
+from binmon.connection import Connection
+from binmon.consumer import Consumer, Fanout
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
-from binmon.filters import Filters
-from binmon.output import DEFAULT_LIMIT, Output
+from binmon.leverage import SymbolBrackets
+from binmon.output import Output
+from binmon.positions import Positions
 from binmon.protocol import (
     ASSET_INDEX_ALL,
     CONTRACT_INFO,
+    Bracket,
     asset_index_stream,
     combined_url,
-    is_asset_index_stream,
 )
-from binmon.recording import (
-    SNAPSHOT_STREAM,
-    Recorder,
-    contracts_from_snapshot,
-    decode_line,
-    read_lines,
-    snapshot_payload,
-)
-from binmon.sinks import JsonLinesSink, NullSink, Sink
+from binmon.recording import Recorder, replay
+from binmon.run_config import ASSETS, CONTRACTS, Endpoints, RunConfig
+from binmon.sinks import JsonLinesSink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
+from binmon.view_input import ViewInput
 
-ASSETS, CONTRACTS = "asset index", "contract info"
+if TYPE_CHECKING:
+    from binmon.metrics import Metrics
+    from binmon.metrics_server import MetricsServer
 
-
-@dataclass
-class RunConfig:
-    kinds: tuple[str, ...]  # subset of (ASSETS, CONTRACTS)
-    endpoints: Endpoints
-    assets: tuple[str, ...] = ()
-    filters: Filters = field(default_factory=Filters)
-    json: bool = True
-    raw: bool = False
-    count: int | None = None
-    duration: float | None = None
-    from_file: str | None = None
-    speed: float | None = None
-    record_path: str | None = None
-    settings: ConnectionSettings = field(default_factory=ConnectionSettings)
-    backoff: Callable[[], Backoff] = Backoff
-    demo: bool = False
-    seed_wait: float = 5.0
-    # Bytes of JSON lines held for a reader that has paused (binmon.output).
-    output_limit: int = DEFAULT_LIMIT
-    # Interrupted (SIGTERM, Ctrl-C, a failure): how long a reader that does
-    # not read may hold up the exit. A normal end waits for it.
-    exit_grace: float = 2.0
-    # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
-    sort: str | None = None
-    contract_sort: str | None = None
-
-
-class LiveSink(Sink, Protocol):
-    """A sink that owns the terminal while it runs (the tables)."""
-
-    def seed_assets(self, events: list[Any]) -> None: ...
-
-    def seeded(self) -> None:
-        """The contract snapshot has arrived (``runner.book`` is full)."""
-
-    async def run(self, stop: asyncio.Event) -> None: ...
+__all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
 
 def asset_streams(assets: tuple[str, ...]) -> list[str]:
@@ -94,33 +57,86 @@ class Runner:
         self.book = ContractBook()
         self.statuses = {kind: StreamStatus(kind) for kind in config.kinds}
         self.stop = asyncio.Event()
-        self.view: LiveSink | None = None
+        self.view: Any = None  # binmon.view.LiveView, when the output is the tables
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
-        self.sink = self._make_sink()
+        # What the user holds and how big their positions are, when they said.
+        self.collateral: Collateral | None = None
+        if ASSETS in config.kinds and (config.holdings or config.account) and not self.recorder:
+            self.collateral = Collateral(config.holdings)
+        self.positions: Positions | None = None
+        if CONTRACTS in config.kinds and not self.recorder:
+            self.positions = Positions(config.positions, self.book.contracts)
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.consumers = Fanout(self._make_consumers())
+        if self.collateral is not None:
+            from binmon.valuation import CollateralConsumer
+
+            # Last: its reports reach every output right after the frame's own lines.
+            self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
         self.feed = Feed(
-            self.sink,
+            self.consumers,
             diag,
             filters=config.filters,
             book=self.book,
             count=config.count,
             raw=config.raw,
             dedupe=config.from_file is None,
-            recorder=self.recorder,
             on_done=self.stop.set,
         )
 
-    def _make_sink(self) -> Sink:
+    def _make_consumers(self) -> list[Consumer]:
+        """The outputs, in the order they hear of each event."""
+        outputs = self._make_outputs()
+        if self.config.metrics_listen is not None:
+            from binmon.filters import Filters
+            from binmon.metrics import Metrics, contract_wanted
+
+            filters = self.config.filters
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=self.config.settings.stale_after,
+                wanted=contract_wanted(filters) if filters != Filters() else None,
+                collateral=self.collateral is not None,
+            )
+            outputs.append(self.metrics)
+        return outputs
+
+    def _make_outputs(self) -> list[Consumer]:
+        if self.config.headless:
+            return []
         if self.recorder is not None:
-            return NullSink()
+            return [self.recorder]
         if self.config.json or self.config.raw:
             self.output = Output(self.env.stdout, limit=self.config.output_limit)
-            return JsonLinesSink(self.output, raw=self.config.raw)
+            return [JsonLinesSink(self.output, raw=self.config.raw, positions=self.positions)]
         from binmon.view import make_live_view  # rich is only paid for here
 
-        self.view = make_live_view(self)
-        return self.view
+        self.view = make_live_view(self.view_input())
+        return [self.view]
+
+    def view_input(self) -> ViewInput:
+        config = self.config
+        return ViewInput(
+            kinds=config.kinds,
+            command=config.command,
+            contracts=MappingProxyType(self.book.contracts),
+            statuses=MappingProxyType(self.statuses),
+            filters=config.filters,
+            terminal=self.env,
+            diag=self.diag,
+            stop=self.stop.set,
+            demo=config.demo,
+            replay=config.from_file,
+            stale_after=float(config.settings.stale_after),
+            assets=config.assets,
+            sort=config.sort,
+            contract_sort=config.contract_sort,
+            positions=self.positions,
+        )
 
     # -- running ------------------------------------------------------------
 
@@ -134,21 +150,26 @@ class Runner:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
-            if self.config.from_file:
-                # The end of the file is the end of the run (exit 0), tables or not.
-                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
-            else:
+            if self.metrics is not None:
+                await self._serve_metrics(self.metrics)
+            if not self.config.from_file or self.config.account:
                 import aiohttp
 
                 # Proxies come from binmon.proxy, per request (loopback never proxied).
                 session = aiohttp.ClientSession()
+            if self.config.account:
+                auxiliary.append(asyncio.create_task(self._watch_account(session)))
+            if self.config.from_file:
+                # The end of the file is the end of the run (exit 0), tables or not.
+                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+            else:
                 essential.extend(self._connections(session))
                 if CONTRACTS in self.config.kinds:
                     self.feed.hold_contracts()
                     seeding = asyncio.create_task(self._seed_contracts(session))
                     auxiliary.append(seeding)
                     auxiliary.append(asyncio.create_task(self._release_when_seeded(seeding)))
-                if ASSETS in self.config.kinds and self.view is not None:
+                if ASSETS in self.config.kinds and self.consumers.wants_asset_snapshot:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
             if self.view is not None:
                 essential.append(asyncio.create_task(self.view.run(self.stop)))
@@ -168,7 +189,20 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        from binmon import metrics_server
+        from binmon.endpoints import Listen
+
+        listen = self.config.metrics_listen
+        assert listen is not None
+        self.metrics_server = await metrics_server.start(metrics, listen)
+        # The port bound is news when it was 0 (any free port).
+        bound = Listen(listen.host, self.metrics_server.port)
+        self.diag.info(f"metrics on http://{bound}/metrics")
 
     @staticmethod
     async def _output_failed(output: Output) -> None:
@@ -180,11 +214,8 @@ class Runner:
         self.stop.set()
 
     def _close_outputs(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
-            self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         with contextlib.suppress(BrokenPipeError, ValueError):
-            self.sink.close()
+            self.consumers.close()
             if self.output is not None:
                 grace = self.config.exit_grace if self.interrupted else None
                 unwritten = self.output.close(grace)
@@ -193,6 +224,8 @@ class Runner:
                         f"stdout is not being read: {unwritten:,} bytes of output "
                         f"dropped at exit after waiting {grace:g}s"
                     )
+        if self.recorder is not None:
+            self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         if self.feed.malformed:
             self.diag.info(f"skipped {self.feed.malformed} malformed frame(s) in all")
 
@@ -264,19 +297,79 @@ class Runner:
         from binmon.rest import RestClient
 
         client = RestClient(session, self.config.endpoints.rest_url)
+        # With a key, the signed ladders too (SPEC "Positions and brackets"),
+        # fetched meanwhile and applied with the snapshot, in one go.
+        brackets = None
+        if self.config.credentials is not None and self.recorder is None:
+            brackets = asyncio.create_task(self._bracket_snapshot(session))
 
         async def attempt() -> None:
             info = await client.exchange_info()
             seeds = contracts_from_exchange_info(info)
             self.book.seed(seeds)
-            if self.recorder is not None:
-                # Replays then compute the same `changes` as the live run did.
-                self.recorder.write(SNAPSHOT_STREAM, snapshot_payload(seeds))
             self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
-            if self.view is not None:
-                self.view.seeded()
+            if brackets is not None:
+                self._seed_brackets(await brackets)
+            self.consumers.contract_snapshot(seeds)
 
-        await self._retrying("exchangeInfo", attempt)
+        try:
+            await self._retrying("exchangeInfo", attempt)
+        finally:
+            if brackets is not None:
+                brackets.cancel()
+
+    async def _bracket_snapshot(self, session: Any) -> list[SymbolBrackets]:
+        """Every symbol's signed ladder; ``[]`` (and a warning) when it cannot be had."""
+        from binmon.errors import BinmonError
+        from binmon.signed_rest import SignedClient
+
+        assert self.config.credentials is not None
+        try:
+            async with SignedClient(
+                self.config.endpoints.rest_url,
+                self.config.credentials,
+                diag=self.diag,
+                session=session,
+            ) as client:
+                return list(await client.leverage_brackets())
+        except BinmonError as exc:
+            self.diag.warn(
+                f"leverage brackets could not be read ({exc}); they are learnt from the stream"
+            )
+            return []
+
+    def _seed_brackets(self, items: list[SymbolBrackets]) -> None:
+        default: dict[str, tuple[Bracket, ...]] = {}
+        for item in items:
+            if item.personal and self.positions is not None:
+                # The key's own ladder: for its position maths, never compared
+                # with the stream's default brackets.
+                self.positions.set_personal(item.symbol, item.brackets)
+            elif not item.personal:
+                default[item.symbol] = item.brackets
+        self.book.seed_brackets(default)
+        personal = len(items) - len(default)
+        self.diag.debug(f"bracket snapshot: {len(default)} default ladders, {personal} personal")
+
+    async def _watch_account(self, session: Any) -> None:
+        from binmon.account_watch import watch_account
+
+        assert self.config.credentials is not None
+        await watch_account(
+            self.config.endpoints.rest_url,
+            self.config.credentials,
+            session,
+            every=self.config.account_every,
+            apply=self._apply_account,
+            diag=self.diag,
+        )
+
+    def _apply_account(self, account: Account) -> None:
+        if self.collateral is not None:
+            self.collateral.replace(account.holdings, account.total_margin_balance)
+        if self.positions is not None:
+            # Positions given with --position win over the account's for their symbol.
+            self.positions.replace({**account.positions, **self.config.positions})
 
     async def _release_when_seeded(self, seeding: asyncio.Task[None]) -> None:
         # Contract events wait for the snapshot, but not for long: a feed
@@ -289,11 +382,9 @@ class Runner:
         from binmon.rest import RestClient
 
         client = RestClient(session, self.config.endpoints.rest_url)
-        view = self.view
-        assert view is not None
 
         async def attempt() -> None:
-            view.seed_assets(await client.asset_index())
+            self.consumers.asset_snapshot(await client.asset_index())
 
         await self._retrying("assetIndex", attempt)
 
@@ -301,66 +392,14 @@ class Runner:
         speed = self.config.speed
         if speed is None:
             speed = 0.0 if self.view is None else 1.0
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        first_recv: int | None = None
-        bad = 0
-        payload = self.feed.payload
-        kinds = self.config.kinds
-        statuses = self.statuses
-        # As fast as possible, whole asset lines may skip decoding altogether,
-        # and output is flushed in batches rather than per frame.
-        fast = speed == 0 and ASSETS in kinds
-        batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
-        if batched is not None:
-            batched.batch()
-        output = self.output
-        asset_status = statuses.get(ASSETS)
-        lines = read_lines(path, self.diag.info)
-        while chunk := list(islice(lines, 256)):
-            if batched is not None:
-                batched.flush()
-            if output is not None and output.backlogged:
-                await output.drained()  # a file is read no faster than it is consumed
-            await asyncio.sleep(0)  # let the view and signals breathe
-            i, end = 0, len(chunk)
-            while i < end:
-                if self.feed.done:
-                    break
-                if fast:
-                    assert asset_status is not None
-                    i = self.feed.recorded_lines(chunk, i, asset_status, loop.time())
-                    if i == end:
-                        break
-                line = chunk[i]
-                i += 1
-                recorded = decode_line(line)
-                if recorded is None:
-                    bad += 1
-                    self.diag.warn(
-                        f"{path}: skipped a line that is not a recorded frame", key="replay"
-                    )
-                    continue
-                if recorded.stream == SNAPSHOT_STREAM:
-                    self.book.seed(contracts_from_snapshot(bytes(recorded.data)))
-                    continue
-                kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
-                if kind not in kinds:
-                    continue
-                if speed > 0:
-                    if first_recv is None:
-                        first_recv = recorded.recv_time
-                    due = started + (recorded.recv_time - first_recv) / 1000 / speed
-                    delay = due - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                status = statuses[kind]
-                status.message(loop.time())
-                payload(recorded.stream, bytes(recorded.data), status)
-            if self.feed.done:
-                break
-        if bad:
-            self.diag.info(f"{path}: {bad} line(s) were not recorded frames")
+        await replay(
+            path,
+            self.feed,
+            self.statuses,
+            speed=speed,
+            backlog=self.output,
+            diag=self.diag,
+        )
 
 
 def _bind(

@@ -13,16 +13,13 @@ from tests.exchange import FakeExchange
 settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
 settings.load_profile("binmon")
 
+# No test reads the config file of whoever runs the suite (processes inherit it too).
+os.environ["BINMON_CONFIG"] = str(Path(__file__).resolve().parent / "no-such-config.toml")
 
-def _shared_data() -> Path:
-    # Beside the repository when there is one; a worktree elsewhere names it.
-    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    if beside.is_dir() or "BINMON_SHARED_DATA" not in os.environ:
-        return beside
-    return Path(os.environ["BINMON_SHARED_DATA"])
-
-
-SHARED_DATA = _shared_data()
+# Beside the repository; a checkout elsewhere names it in BINMON_SHARED_DATA.
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+if not SHARED_DATA.is_dir() and os.environ.get("BINMON_SHARED_DATA"):
+    SHARED_DATA = Path(os.environ["BINMON_SHARED_DATA"])
 
 
 @pytest.fixture
@@ -34,6 +31,7 @@ def exchange() -> Iterator[FakeExchange]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    for candidate in (SHARED_DATA, Path(os.environ.get("BINMON_SHARED_DATA", SHARED_DATA))):
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("../shared/data is not present (nor BINMON_SHARED_DATA)")

@@ -8,18 +8,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 
-from binmon.commands.options import Endpoints
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.filters import Filters
 from binmon.protocol import AssetIndex, Bracket, ContractInfo
+from binmon.run_config import Endpoints
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.state import Contract, ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
@@ -31,6 +30,7 @@ from binmon.view.tables import (
     log_section,
     status_line,
 )
+from tests.waiting import wait_until
 
 # 2025-12-24 07:49:09.558 UTC; the monotonic clock is arbitrary.
 NOW = Now(wall_ms=1766562549558.0, mono=5000.0)
@@ -554,7 +554,7 @@ def test_runner_gets_a_live_view_with_sort_options() -> None:
     assert view.model.asset_sort == "price"
     with pytest.raises(ValueError):
         view.sort = "volume"
-    assert isinstance(make_live_view(runner), LiveView)
+    assert isinstance(make_live_view(runner.view_input()), LiveView)
 
 
 def test_keys() -> None:
@@ -578,7 +578,7 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     runner = make_runner((ASSETS,), assets=("BTCUSD",))
     view = runner.view
     assert isinstance(view, LiveView)
-    view.seed_assets(
+    view.asset_snapshot(
         [
             asset("ADAUSD", T, "0.27462452", *ADA, *ADA_AUTO),
             asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO),
@@ -587,56 +587,31 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     assert list(view.model.assets) == ["BTCUSD"]
     # A late seed never overwrites newer stream data, nor flashes.
     view.assets([asset("BTCUSD", T + 5000, "86000.00000000", *BTC, *BTC_AUTO)], None)
-    view.seed_assets([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
+    view.asset_snapshot([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
     assert view.model.assets["BTCUSD"].event.index_price == "86000.00000000"
 
 
-async def test_refresh_loop_is_capped_and_owns_diagnostics_only_while_running() -> None:
+async def test_refresh_loop_paints_and_owns_diagnostics_only_while_running() -> None:
+    # (How often it paints under a flood of data, at most four times a second,
+    # is measured in benchmarks/view.py: a rate is a timing, not a unit test.)
     runner = make_runner()
     view = runner.view
     assert isinstance(view, LiveView)
     out = runner.env.stdout
     assert isinstance(out, io.BytesIO)
     task = asyncio.create_task(view.run(runner.stop))
-    await asyncio.sleep(0.05)
-    assert runner.diag.sink is not None
+    await wait_until(lambda: runner.diag.sink is not None, what="the view to take diagnostics")
     runner.diag.info("asset index: connection closed; reconnecting in 0.5s")
-    # Data as fast as it comes: paints stay at or under four a second.
-    started = time.monotonic()
-    k = 0
-    while time.monotonic() - started < 1.0:
-        k += 1
-        view.assets([asset("ADAUSD", T + k, f"0.{k:08d}", *ADA, *ADA_AUTO)], None)
-        await asyncio.sleep(0.01)
+    view.assets([asset("ADAUSD", T + 1, "0.12345678", *ADA, *ADA_AUTO)], None)
+    await wait_until(lambda: b"0.12345678" in out.getvalue(), what="a paint with the update")
     runner.stop.set()
     await asyncio.wait_for(task, 2)
     written = out.getvalue()
-    paints = written.count(b"\x1b[H")
-    assert 3 <= paints <= 6, paints
     assert b"\x1b[?1049h" in written and b"\x1b[?1049l" in written
     assert b"reconnecting in 0.5s" in written  # the diagnostic went to the screen…
     assert runner.env.stderr.getvalue() == ""  # type: ignore[attr-defined]
     assert runner.diag.sink is None  # …and stderr is back afterwards
     assert b"\x1b[3" not in written  # NO_COLOR: no foreground colours
-
-
-def test_a_frame_of_700_contracts_renders_within_budget() -> None:
-    from rich.screen import Screen
-
-    model = build_model()
-    for i in range(700 - len(model.contracts)):
-        model.contracts[f"Z{i:03d}USDT"] = Contract(
-            f"Z{i:03d}USDT", f"Z{i:03d}USDT", "PERPETUAL", "TRADING", 4133404800000, T, "UM"
-        )
-    model.contracts_version += 1
-    console = Console(width=200, height=50, file=io.StringIO(), force_terminal=True)
-    times = []
-    for _ in range(25):
-        started = time.perf_counter()
-        console.print(Screen(render_screen(model, 200, 50, NOW)))
-        times.append(time.perf_counter() - started)
-    # The budget is 15 ms a frame (about 4 ms measured); slow CI machines get slack.
-    assert sorted(times)[len(times) // 2] < 0.030
 
 
 def test_a_replay_is_shown_on_its_own_clock() -> None:
@@ -649,3 +624,100 @@ def test_a_replay_is_shown_on_its_own_clock() -> None:
     assert lines[1].startswith("asset index    ▶ REPLAY  day.jsonl.gz  0.0 msg/s  at 07:49:09")
     assert "lag" not in lines[1]
     assert lines[4].startswith("ADAUSD") and lines[4].endswith("  2.0s")
+
+
+# --- collateral and positions ----------------------------------------------------------
+
+
+def with_holdings(model: ScreenModel, exchange_total: str | None = None) -> ScreenModel:
+    from binmon.collateral import Collateral, parse_holds
+
+    collateral = Collateral(parse_holds(["BTC=0.5", "USDT=-1000", "ADA=0", "XYZ=3"]))
+    collateral.replace(collateral.holdings, exchange_total)
+    collateral.events([row.event for row in model.assets.values()])
+    model.collateral = collateral.report(T - 1_000)[0]
+    return model
+
+
+COLLATERAL_100 = """\
+Collateral  total 39930.000341995 USD  haircut 2154.309308  1 unvalued  at 07:49:08
+holding  quantity            rate used      value (USD)      haircut    share
+BTC           0.5   bid 81859.95446399  40929.977231995  2154.209328  102.50%
+USDT        -1000       ask 0.99997689       -999.97689      0.09998   -2.50%
+ADA             0       bid 0.24716207                0            0    0.00%
+XYZ             3  unvalued: no XYZUSD
+"""
+
+
+def test_collateral_section() -> None:
+    from binmon.view.tables import collateral_section
+
+    model = with_holdings(build_model())
+    text = render(collateral_section(model, 100, 10, NOW), 100)
+    assert text == COLLATERAL_100
+
+
+def test_collateral_section_sets_the_exchange_total_beside_ours() -> None:
+    from binmon.view.tables import collateral_section
+
+    model = with_holdings(build_model(), exchange_total="39930.01000000")
+    title = render(collateral_section(model, 160, 1, NOW), 160)
+    assert title.startswith("Collateral  total 39930.000341995 USD  exchange says 39930.01000000")
+
+
+def test_collateral_sits_under_the_asset_index_on_every_screen() -> None:
+    model = with_holdings(build_model())
+    screen = render(render_screen(model, 160, 45, NOW), 160, 45).splitlines()
+    assets, collateral, contracts = (
+        screen.index(next(line for line in screen if line.startswith(title)))
+        for title in ("Asset index", "Collateral", "Contracts")
+    )
+    assert assets < collateral < contracts and contracts - collateral == 6
+    for size in ((80, 24), (60, 12), (40, 8)):
+        lines = render(render_screen(model, *size, NOW), *size).splitlines()
+        assert len(lines) <= size[1] and all(cell_len(line) <= size[0] for line in lines)
+
+
+def test_positions_in_the_contract_table_and_a_move_highlighted() -> None:
+    from decimal import Decimal
+
+    from binmon.positions import Positions
+
+    model = build_model()
+    positions = Positions({"BTCUSDT": Decimal("350000"), "ETHUSDT": Decimal("20000000")})
+    positions.contracts = model.contracts
+    model.positions = positions
+    # BTCUSDT's bracket 2 got a lower cap: the position (350000) moves to a new bracket 3,
+    # maintenance margin 350000 × 0.005 − 300 = 1450 before, 350000 × 0.01 − 2000 = 1500 after.
+    # ETHUSDT's is above its last cap: nothing to say but that. Both come first.
+    btc = model.contracts["BTCUSDT"]
+    info = ContractInfo(
+        "BTCUSDT", T - 5_000, "BTCUSDT", "PERPETUAL", "TRADING", 4133404802000, 1569398400000,
+        "UM", [
+            bracket(1, "0", "300000", "0.004", "0", "100"),
+            bracket(2, "300000", "340000", "0.005", "300", "100"),
+            bracket(3, "340000", "800000", "0.01", "2000", "50"),
+        ],
+    )  # fmt: skip
+    book = ContractBook()
+    book.contracts = {"BTCUSDT": btc}  # the model's own contract
+    changes = book.apply(info)
+    model.apply_contract(info, changes)
+    update = positions.for_event(info, changes)
+    assert update is not None and update.moved
+    model.apply_position(update, NOW.wall_ms - 5_000)
+    text = render(contract_section(model, 160, 6, NOW), 160)
+    assert text.splitlines()[1:4] == [
+        "symbol    pair      mkt  type       status           onboard     delivery    bks   lev  pos bkt   pos lev  maint. margin  last change                when",
+        "BTCUSDT   BTCUSDT   UM   PERPETUAL  TRADING          2019-09-25  perpetual     3  100x      2→3  100x→50x      1450→1500  b2 cap 800000 → 340000 +1  07:49:04",
+        "ETHUSDT   ETHUSDT   UM   PERPETUAL  TRADING          2019-09-25  perpetual     2  125x        -         -              -  bracket 7 added            07:47:49",
+    ]
+    log = render(log_section(model, 160, 3, NOW), 160)
+    assert (
+        "07:49:04  BTCUSDT  your position: bracket 2 → 3, max lev 100x → 50x, maint. margin 1450 → 1500"
+        in log
+    )
+    # A minute later the move is history: the new terms, no arrows.
+    later = Now(NOW.wall_ms + 60_000, NOW.mono)
+    row = render(contract_section(model, 160, 6, later), 160).splitlines()[2]
+    assert "100x        3      50x           1500  b2 cap" in row

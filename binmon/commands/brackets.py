@@ -14,11 +14,11 @@ import click
 
 from binmon.commands.options import (
     current_env,
-    endpoints,
     rest_url_options,
     verbosity,
     verbosity_options,
 )
+from binmon.endpoints import endpoints
 
 
 def _notional(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from binmon.commands.options import stream_options
+from binmon.commands.options import (
+    StreamOptions,
+    account_options,
+    hold_option,
+    position_option,
+    stream_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -19,8 +23,11 @@ Examples:
 """,
 )
 @stream_options
-def command(**opts: Any) -> None:
+@hold_option
+@position_option
+@account_options
+def command(options: StreamOptions) -> None:
     """Both streams at once: asset index table, contract table and recent changes."""
     from binmon.runner import ASSETS, CONTRACTS
 
-    run_stream((ASSETS, CONTRACTS), opts)
+    run_stream((ASSETS, CONTRACTS), options)

@@ -22,14 +22,17 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from binmon.collateral import CollateralReport
+from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
-from binmon.state import Change
+from binmon.state import Change, Contract
 from binmon.view.format import safe
 from binmon.view.tables import (
     ASSET_SORTS,
@@ -40,6 +43,7 @@ from binmon.view.tables import (
     ScreenModel,
     render_screen,
 )
+from binmon.view_input import ViewInput
 
 # Ctrl-Z; absent on Windows.
 _SIGTSTP: signal.Signals | None = getattr(signal, "SIGTSTP", None)
@@ -53,14 +57,6 @@ _KEYS_PAGE_UP = (b"\x1b[5~", b"b")
 _KEYS_PAGE_DOWN = (b"\x1b[6~", b" ")
 _KEYS_HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"g")
 _KEYS_END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"G")
-
-
-def _command(kinds: tuple[str, ...], demo: bool) -> str:
-    if demo:
-        return "demo"
-    if ASSETS in kinds and CONTRACTS in kinds:
-        return "watch"
-    return "assets" if ASSETS in kinds else "contracts"
 
 
 class _Cbreak:
@@ -92,8 +88,8 @@ class _Cbreak:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
 
 
-class LiveView:
-    """Live tables on the terminal; implements :class:`binmon.runner.LiveSink`.
+class LiveView(Consumer):
+    """Live tables on the terminal: a consumer of events that owns the terminal.
 
     ``sort`` (``symbol`` | ``change`` | ``price``) orders the asset table and
     ``contract_sort`` (``recent`` | ``symbol``) the contract table; both may
@@ -101,21 +97,21 @@ class LiveView:
     ``quit_requested`` is true once the user pressed ``q``.
     """
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        config = runner.config
+    def __init__(self, given: ViewInput) -> None:
+        self.given = given
         self.model = ScreenModel(
-            kinds=tuple(config.kinds),
-            command=_command(tuple(config.kinds), config.demo),
-            demo=config.demo,
-            replay=config.from_file,
-            filters=config.filters,
-            contracts=runner.book.contracts,
-            statuses=runner.statuses,
-            stale_after=float(config.settings.stale_after),
+            kinds=given.kinds,
+            command=given.command,
+            demo=given.demo,
+            replay=given.replay,
+            filters=given.filters,
+            contracts=given.contracts,
+            statuses=given.statuses,
+            stale_after=given.stale_after,
+            positions=given.positions,
         )
         # The REST seed returns every asset; per-asset streams asked for a few.
-        self._wanted_assets = frozenset(a.upper() for a in config.assets) or None
+        self._wanted_assets = frozenset(a.upper() for a in given.assets) or None
         self.quit_requested = False
         self._dirty = True
         self._console: Console | None = None
@@ -125,10 +121,10 @@ class LiveView:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._diag_previous: Any = None
         self._diag_taken = False
-        if config.sort:
-            self.sort = config.sort
-        if config.contract_sort:
-            self.contract_sort = config.contract_sort
+        if given.sort:
+            self.sort = given.sort
+        if given.contract_sort:
+            self.contract_sort = given.contract_sort
 
     # -- sort options ----------------------------------------------------------
 
@@ -155,7 +151,9 @@ class LiveView:
         self.model.contract_offset = 0
         self._dirty = True
 
-    # -- the sink ----------------------------------------------------------------
+    # -- the consumer ------------------------------------------------------------
+
+    wants_asset_snapshot = True
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         if not events:
@@ -167,7 +165,7 @@ class LiveView:
         self.model.lag_ms[ASSETS] = now_ms - events[-1].event_time
         self._dirty = True
 
-    def seed_assets(self, events: list[AssetIndex]) -> None:
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
         filters = self.model.filters
         wanted = self._wanted_assets
         keep = [
@@ -180,10 +178,21 @@ class LiveView:
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         self.model.apply_contract(event, changes)
-        self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
+        now_ms = time.time() * 1000.0
+        positions = self.model.positions
+        if positions is not None and changes:
+            update = positions.for_event(event, changes)
+            if update is not None:
+                shown_at = float(event.event_time) if self.model.replay is not None else now_ms
+                self.model.apply_position(update, shown_at)
+        self.model.lag_ms[CONTRACTS] = now_ms - event.event_time
         self._dirty = True
 
-    def seeded(self) -> None:
+    def collateral(self, report: CollateralReport) -> None:
+        self.model.collateral = report
+        self._dirty = True
+
+    def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
         self.model.contracts_version += 1
         self._dirty = True
 
@@ -230,7 +239,7 @@ class LiveView:
 
     def _measure(self) -> tuple[int, int]:
         """The terminal's size, asked afresh on every tick: that is resize handling."""
-        env = self.runner.env
+        env = self.given.terminal
         if env.width is not None and env.height is not None:
             return env.width, env.height
         # The terminal we draw on is the truth; COLUMNS/LINES (which rich and
@@ -261,7 +270,7 @@ class LiveView:
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
-        self._console = self.runner.env.console(full_screen=True)
+        self._console = self.given.terminal.console(full_screen=True)
         self._start_keyboard()
         self._live = Live(
             Text(""),
@@ -274,7 +283,7 @@ class LiveView:
             vertical_overflow="crop",
         )
         self._live.start()
-        diag = self.runner.diag
+        diag = self.given.diag
         self._diag_previous = diag.sink
         self._diag_taken = True
         diag.sink = self._diag_line
@@ -283,7 +292,7 @@ class LiveView:
         """Give the terminal back; safe to call any number of times, from anywhere."""
         if self._diag_taken:
             self._diag_taken = False
-            self.runner.diag.sink = self._diag_previous
+            self.given.diag.sink = self._diag_previous
         self._stop_keyboard()
         live, self._live = self._live, None
         try:
@@ -371,7 +380,7 @@ class LiveView:
         for key in _split_keys(data):
             if key in (b"q", b"Q"):
                 self.quit_requested = True
-                self.runner.stop.set()
+                self.given.stop()
                 return
             if key == b"s":
                 self.sort = ASSET_SORTS[(ASSET_SORTS.index(self.sort) + 1) % len(ASSET_SORTS)]
