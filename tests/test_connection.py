@@ -209,6 +209,7 @@ async def test_a_silent_replacement_is_given_up_and_the_rotation_tried_again(
         seen = times(h.sink)
         assert seen == list(range(seen[0], seen[0] + len(seen))), "gap or duplicate"
         assert h.status.reconnects == 0
+        assert h.status.failed_rotations >= 1 and h.status.rotations >= 1
     stop()
 
 
@@ -231,6 +232,7 @@ async def test_a_replacement_that_cannot_connect_in_time_is_given_up(
         seen = times(h.sink)
         assert seen == list(range(seen[0], seen[0] + len(seen))), "gap or duplicate"
         assert h.status.reconnects == 0
+        assert h.status.failed_rotations >= 1 and h.status.rotations >= 1
     stop()
 
 
