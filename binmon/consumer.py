@@ -15,9 +15,13 @@ first, which keeps a derived line right after its event's line) sees them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
+
+if TYPE_CHECKING:
+    from binmon.collateral import CollateralReport
 
 
 class Consumer:
@@ -50,11 +54,14 @@ class Consumer:
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
         """The REST asset index snapshot (only if ``wants_asset_snapshot``)."""
 
-    def batch(self) -> None:
-        """From now on, output may be flushed per batch instead of per frame."""
+    def collateral(self, report: CollateralReport) -> None:
+        """The holdings valued after an asset frame that carried a held asset."""
 
     def flush(self) -> None:
-        """Flush what a batch holds."""
+        """A frame has been delivered in full, derived records included (in a
+        replay as fast as possible: a batch of frames). Make visible what it
+        produced: the one place an output flushes, so a frame and the lines
+        derived from it reach a reader together."""
 
     def close(self) -> None:
         """The run is over."""
@@ -108,9 +115,9 @@ class Fanout(Consumer):
             if consumer.wants_asset_snapshot:
                 consumer.asset_snapshot(events)
 
-    def batch(self) -> None:
+    def collateral(self, report: CollateralReport) -> None:
         for consumer in self.consumers:
-            consumer.batch()
+            consumer.collateral(report)
 
     def flush(self) -> None:
         for consumer in self.consumers:

@@ -12,3 +12,5 @@ from typing import Final
 STALE_AFTER: Final = 10.0
 # Open a replacement connection after this long: Binance closes at 24 h.
 MAX_CONNECTION_AGE: Final = 23 * 3600.0
+# --account: how often the signed account is read again.
+ACCOUNT_EVERY: Final = 30.0

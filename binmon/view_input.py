@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.filters import Filters
+from binmon.positions import Positions
 from binmon.state import Contract
 from binmon.status import StreamStatus
 
@@ -36,3 +37,5 @@ class ViewInput:
     assets: tuple[str, ...] = ()
     sort: str | None = None
     contract_sort: str | None = None
+    # The user's positions (--position, --account), read against the book's ladders.
+    positions: Positions | None = None

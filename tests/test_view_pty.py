@@ -336,6 +336,15 @@ def test_demo_shows_labelled_tables_and_each_kind_of_change(started: list[PtyPro
         "PENDING_TRADING → TRADING",
     ):
         term.wait_for_text(change)
+    # The demo account out of the box: its collateral beside the exchange's own total,
+    # its positions first in the contract table with their brackets.
+    term.wait_for_text("Collateral  total", "exchange says", "pos bkt", timeout=10)
+    # bks and lev from the seeded ladder, then the position's bracket, leverage and margin.
+    seeded = re.compile(r"perpetual\s+\d+\s+\d+x\s+\d+\s+\d+x\s+[0-9.]+")
+    term.wait_for(
+        lambda: seeded.search(term.line("BTCUSDT ")) is not None,
+        "the BTCUSDT position on its seeded ladder",
+    )
     # Listings and announced delistings are scheduled: the upcoming section has them.
     term.send(b"u")
     term.wait_for_text("Upcoming listings and deliveries", "listing", "delisting", "delivery")
@@ -497,5 +506,19 @@ def test_pause_freezes_the_screen_and_upcoming_counts_down(
     assert now_left is not None and first - 3 <= now_left < first  # counting down
     term.send(b"u")
     term.wait_for(lambda: "Upcoming" not in term.text, "upcoming hidden")
+
+
+def test_holdings_show_a_collateral_section(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    Scenario(exchange)
+    term = launch(
+        started, ["assets", "--hold", "btc=0.5", "--hold", "USDT=-100", *exchange.args()], rows=20
+    )
+    # 0.5 × the bid rate 0.24716207 of the scripted frames; USDTUSD is never sent.
+    term.wait_for_text(
+        "Collateral  total 0.123581035 USD", "bid 0.24716207", "unvalued: no USDTUSD"
+    )
+    assert term.line("BTC ").split()[:4] == ["BTC", "0.5", "bid", "0.24716207"]
     term.send(b"q")
     assert term.wait_exit() == 0

@@ -45,7 +45,8 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
 
     from binmon.run_config import Endpoints
     from binmon.runner import ASSETS, CONTRACTS, Runner
-    from binmon.server import ServerConfig, start_server
+    from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig, start_server
+    from binmon.signed_rest import Credentials
 
     async def main() -> None:
         server_config = ServerConfig(
@@ -54,7 +55,16 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
         server, port = await start_server(server_config, "127.0.0.1", 0)
         try:
             local = Endpoints(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
-            config, env, diag = build_run((ASSETS, CONTRACTS), options, endpoints=local, demo=True)
+            # The simulated exchange's own key: its account gives collateral and
+            # positions to show, and its signed brackets seed the ladders.
+            config, env, diag = build_run(
+                (ASSETS, CONTRACTS),
+                options,
+                endpoints=local,
+                demo=True,
+                account=True,
+                credentials=Credentials(DEMO_API_KEY, DEMO_API_SECRET),
+            )
             diag.info(f"demo: simulated exchange on {local.ws_url} (no network used)")
             await Runner(config, env, diag).run()
         finally:

@@ -8,9 +8,12 @@ import click
 
 from binmon.commands.options import (
     StreamOptions,
+    account_options,
     collect_stream_options,
     connection_options,
+    hold_option,
     listen_option,
+    position_option,
     symbol_option,
     verbosity_options,
 )
@@ -20,7 +23,7 @@ from binmon.endpoints import LISTEN_HOST, LISTEN_PORT
 
 @click.command(
     "exporter",
-    short_help="Both streams, headless: Prometheus metrics and a health check over HTTP.",
+    short_help="Headless: Prometheus metrics and a health check over HTTP.",
     epilog="""\b
 Examples:
   binmon exporter                             metrics on http://127.0.0.1:9477/metrics
@@ -28,6 +31,7 @@ Examples:
   curl -s 127.0.0.1:9477/metrics | grep binmon_stream_up
   curl -fsS 127.0.0.1:9477/healthz            ok, or HTTP 503 and the reason
   binmon exporter --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
+  binmon exporter --hold BTC=0.5 --hold USDT=-1200   also binmon_collateral_value{asset}
 \b
 Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unattended").
 """,
@@ -36,6 +40,9 @@ Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unatten
 @symbol_option
 @connection_options
 @verbosity_options
+@hold_option
+@position_option
+@account_options
 @collect_stream_options
 def command(options: StreamOptions) -> None:
     """Run both streams with nothing on stdout and serve what they say over HTTP.

@@ -24,12 +24,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
@@ -64,31 +65,6 @@ _KEYS_ENTER = (b"\n", b"\r")
 _KEYS_BACKSPACE = (b"\x7f", b"\x08")
 _KEY_ESC = b"\x1b"
 _KEY_KILL_LINE = b"\x15"  # Ctrl-U
-
-
-class _TerminalWriter(io.TextIOBase):
-    """Text in, bytes out to the environment's binary stdout, for rich's Console."""
-
-    def __init__(self, out: BinaryIO, encoding: str) -> None:
-        self._out = out
-        self._encoding = encoding
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._encoding
-
-    def write(self, text: str) -> int:
-        self._out.write(text.encode(self._encoding, "replace"))
-        return len(text)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    def isatty(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._out.fileno()
 
 
 class _Cbreak:
@@ -140,6 +116,7 @@ class LiveView(Consumer):
             contracts=given.contracts,
             statuses=given.statuses,
             stale_after=given.stale_after,
+            positions=given.positions,
         )
         # The REST seed returns every asset; per-asset streams asked for a few.
         self._wanted_assets = frozenset(a.upper() for a in given.assets) or None
@@ -215,9 +192,20 @@ class LiveView(Consumer):
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         self.model.apply_contract(event, changes)
-        self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
+        now_ms = time.time() * 1000.0
+        positions = self.model.positions
+        if positions is not None and changes:
+            update = positions.for_event(event, changes)
+            if update is not None:
+                shown_at = float(event.event_time) if self.model.replay is not None else now_ms
+                self.model.apply_position(update, shown_at)
+        self.model.lag_ms[CONTRACTS] = now_ms - event.event_time
         if self.model.paused_at_ms is not None:
             self.model.paused_events += 1
+        self._dirty = True
+
+    def collateral(self, report: CollateralReport) -> None:
+        self.model.collateral = report
         self._dirty = True
 
     def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
@@ -316,22 +304,7 @@ class LiveView(Consumer):
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
-        env = self.given.terminal
-        if env.stdout is sys.stdout.buffer:
-            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        else:
-            encoding = "utf-8"
-        self._console = Console(
-            file=cast(TextIO, _TerminalWriter(env.stdout, encoding)),
-            force_terminal=True,
-            no_color=bool(env.no_color) or None,
-            color_system="auto",
-            legacy_windows=False,
-            markup=False,
-            emoji=False,
-            highlight=False,
-            soft_wrap=False,
-        )
+        self._console = self.given.terminal.console(full_screen=True)
         self._start_keyboard()
         self._live = Live(
             Text(""),
