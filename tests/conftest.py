@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,11 @@ from tests.exchange import FakeExchange
 settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
 settings.load_profile("binmon")
 
+# Beside the repository when it is there; else where BINMON_SHARED_DATA says
+# (a worktree elsewhere has no ../shared beside it).
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.is_dir() and os.environ.get("BINMON_SHARED_DATA"):
+    SHARED_DATA = Path(os.environ["BINMON_SHARED_DATA"])
 
 
 @pytest.fixture
