@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench soak clean
+.PHONY: install test conformance lint demo bench soak fuzz clean
 
 $(STAMP): pyproject.toml setup.py binmon/_speedups.c
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,19 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# binmon serve driven by third-party clients (the official SDK, python-binance,
+# ccxt, websockets), each as its users call it. Not part of `test`: it
+# installs those clients (pinned, the `conformance` extra) into the same venv.
+conformance: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,conformance]'
+	$(PY) -m pytest conformance
+
+# mypy strict over binmon/, then the C accelerator's stub against the built module.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest binmon._speedups
 
 demo: $(STAMP)
 	$(VENV)/bin/binmon demo
@@ -34,5 +43,16 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(PY) benchmarks/soak.py
 
+# The C accelerator against the Python path, differentially (FUZZ_SECONDS,
+# default 60); a disagreement fails with the input in fuzz/.artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_STAMP := $(VENV)/.fuzz-installed
+$(FUZZ_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,fuzz]'
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	$(PY) fuzz/fuzz_speedups.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache fuzz/.corpus fuzz/.artifacts

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """binmon's benchmarks (``make bench``): run them, print the figures, write RESULTS.md.
 
-Sections (``--only a,b``): throughput, replay, startup, view, memory, hotpath.
+Sections (``--only a,b``): throughput, replay, startup, view, memory, hotpath, metrics.
 ``--quick`` is a smoke run with small sizes that writes to benchmarks/.work/
 instead of benchmarks/RESULTS.md. Exit status: 0 when every section ran
 (targets missed are reported as FAIL, and only fail the run with --strict),
@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     # Run as a script (``python benchmarks/run.py``): make ``benchmarks`` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import hotpath, memory, replay, startup, throughput, view
+from benchmarks import hotpath, memory, metrics, replay, startup, throughput, view
 from benchmarks.harness import (
     CHILD_ENV_REMOVED,
     ROOT,
@@ -35,7 +35,7 @@ from benchmarks.harness import (
     machine,
 )
 
-SECTIONS = ("throughput", "replay", "startup", "view", "memory", "hotpath")
+SECTIONS = ("throughput", "replay", "startup", "view", "memory", "hotpath", "metrics")
 TITLES = {
     "throughput": "1. Live JSON-lines throughput",
     "replay": "2. Replay of a one-day recording",
@@ -43,6 +43,7 @@ TITLES = {
     "view": "4. Live view",
     "memory": "5. Memory",
     "hotpath": "6. Hot-path profile (in-process)",
+    "metrics": "7. Metrics (Prometheus)",
 }
 
 
@@ -57,12 +58,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--startup-runs", type=int, help="runs per start-up command (default 10)")
     p.add_argument("--render-runs", type=int, help="refreshes per render case (default 60)")
     p.add_argument(
+        "--paint-seconds", type=float, help="flood of the live view, seconds (default 4)"
+    )
+    p.add_argument(
         "--view-seconds", type=float, help="CPU sample of binmon watch, seconds (default 60)"
     )
     p.add_argument("--memory-events", type=int, help="events of the memory run (default 1M)")
     p.add_argument(
         "--memory-first", type=int, help="first memory checkpoint, events (default 100k)"
     )
+    p.add_argument("--scrapes", type=int, help="/metrics scrapes timed (default 200)")
+    p.add_argument(
+        "--lag-seconds", type=float, help="seconds per lag run, scraped or not (default 10)"
+    )
+    p.add_argument("--lag-rounds", type=int, help="rounds of the two lag runs (default 4)")
     p.add_argument("--results", type=Path, help="where to write the markdown results")
     p.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     args = p.parse_args(argv)
@@ -74,9 +83,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "replay_runs": 1 if quick else 3,
         "startup_runs": 3 if quick else 10,
         "render_runs": 10 if quick else 60,
+        "paint_seconds": 2.0 if quick else 4.0,
         "view_seconds": 5.0 if quick else 60.0,
         "memory_events": 100_000 if quick else 1_000_000,
         "memory_first": 20_000 if quick else 100_000,
+        "scrapes": 30 if quick else 200,
+        "lag_seconds": 3.0 if quick else 10.0,
+        "lag_rounds": 2 if quick else 4,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -108,6 +121,10 @@ def runners(
             section.say()
             view.render(section, args.render_runs)
             section.say()
+            section.say("#### Paints under a flood of data")
+            section.say()
+            view.paint_rate(section, args.paint_seconds)
+            section.say()
         section.say("#### `binmon watch` CPU")
         section.say()
         missing_serve = view.serve_missing()
@@ -124,6 +141,7 @@ def runners(
         "view": view_section,
         "memory": lambda s: memory.run(s, args.memory_first, args.memory_events),
         "hotpath": lambda s: hotpath.run(s, spy_frames=2000 if args.quick else 40_000),
+        "metrics": lambda s: metrics.run(s, args.scrapes, args.lag_seconds, args.lag_rounds),
     }
 
 

@@ -1,15 +1,18 @@
 /*
  * binmon._speedups: the asset index hot path in C.
  *
- * asset_index_lines(message) turns one combined-stream message (or one
- * recording line, which is the same envelope plus "recv_time") carrying
+ * asset_index_lines(message) turns one combined-stream message carrying
  * assetIndexUpdate payloads straight into binmon's JSON lines, validating
  * every decimal as a JSON number and keeping its exact digits.
+ * recorded_asset_index_lines(line) does the same for one recording line: the
+ * envelope plus "recv_time", which the replay requires, on an asset index
+ * stream (the replay routes every other stream elsewhere).
  *
- * It accepts a strict subset of what the Python path accepts and returns
+ * Both accept a strict subset of what the Python path accepts and return
  * None for anything else (escapes, unknown fields, odd symbols, whitespace
  * inside values, ...): the caller then takes the pure-Python path, which is
- * the reference. tests/test_speedups.py checks the two agree byte for byte.
+ * the reference. tests/test_speedups.py checks the two agree byte for byte,
+ * and fuzz/fuzz_speedups.py keeps looking for an input where they do not.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -121,6 +124,40 @@ static int is_number(const char *s, Py_ssize_t n)
     return i == n;
 }
 
+/*
+ * A non-negative integer as JSON writes it (no leading zeros: "01" is not
+ * JSON) and as Python prints it, short enough for a long long; 0 otherwise.
+ */
+static int plain_integer(Cur *c, const char **s, Py_ssize_t *n, long long *value)
+{
+    skip_ws(c);
+    const char *start = c->p;
+    while (c->p < c->end && is_digit(*c->p))
+        c->p++;
+    Py_ssize_t len = c->p - start;
+    if (len == 0 || len > 18 || (len > 1 && start[0] == '0'))
+        return 0;
+    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+        return 0;
+    long long v = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        v = v * 10 + (start[i] - '0');
+    *s = start;
+    *n = len;
+    *value = v;
+    return 1;
+}
+
+/* The replay's test for an asset index stream: "!assetIndex@arr" or "<asset>@assetIndex". */
+static int asset_index_stream(const char *s, Py_ssize_t n)
+{
+    static const char all[] = "!assetIndex@arr", one[] = "@assetIndex";
+    if (n == (Py_ssize_t)sizeof(all) - 1 && memcmp(s, all, sizeof(all) - 1) == 0)
+        return 1;
+    return n >= (Py_ssize_t)sizeof(one) - 1
+        && memcmp(s + n - (Py_ssize_t)sizeof(one) + 1, one, sizeof(one) - 1) == 0;
+}
+
 static int plain_symbol(const char *s, Py_ssize_t n)
 {
     if (n == 0)
@@ -168,22 +205,8 @@ static int parse_elem(Cur *c, Elem *e)
             return 0;
         seen |= 1u << f;
         if (f == F_E) {
-            /* Non-negative integer without leading zeros, as Python prints it. */
-            skip_ws(c);
-            const char *start = c->p;
-            while (c->p < c->end && is_digit(*c->p))
-                c->p++;
-            Py_ssize_t len = c->p - start;
-            if (len == 0 || len > 18 || (len > 1 && start[0] == '0'))
+            if (!plain_integer(c, &e->v[F_E], &e->n[F_E], &e->event_time))
                 return 0;
-            if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
-                return 0;
-            long long value = 0;
-            for (Py_ssize_t i = 0; i < len; i++)
-                value = value * 10 + (start[i] - '0');
-            e->v[F_E] = start;
-            e->n[F_E] = len;
-            e->event_time = value;
         }
         else {
             if (!plain_string(c, &e->v[f], &e->n[f]))
@@ -208,7 +231,7 @@ static int parse_elem(Cur *c, Elem *e)
     return seen == (1u << NFIELDS) - 1;
 }
 
-static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
+static PyObject *encode(PyObject *arg, int recorded)
 {
     const char *buf;
     Py_ssize_t size;
@@ -234,19 +257,19 @@ static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
     Py_ssize_t count = 0, capacity = 32;
     const char *stream = NULL;
     Py_ssize_t stream_len = 0;
-    int have_data = 0, ok = 0;
+    int have_data = 0, have_recv_time = 0;
     PyObject *result = NULL;
 
     if (!take(&c, '{'))
-        goto fallback;
+        goto decline;
     for (;;) {
         const char *key;
         Py_ssize_t klen;
         if (!plain_string(&c, &key, &klen) || !take(&c, ':'))
-            goto fallback;
+            goto decline;
         if (klen == 6 && memcmp(key, "stream", 6) == 0 && stream == NULL) {
             if (!plain_string(&c, &stream, &stream_len))
-                goto fallback;
+                goto decline;
         }
         else if (klen == 4 && memcmp(key, "data", 4) == 0 && !have_data) {
             have_data = 1;
@@ -254,8 +277,9 @@ static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
             int array = take(&c, '[');
             for (;;) {
                 if (count == capacity) {
-                    Py_ssize_t grown = capacity * 2;
-                    Elem *bigger = PyMem_Malloc(sizeof(Elem) * (size_t)grown);
+                    Py_ssize_t grown = capacity > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : capacity * 2;
+                    /* PyMem_New refuses a size that overflows: NULL, as for no memory. */
+                    Elem *bigger = PyMem_New(Elem, (size_t)grown);
                     if (bigger == NULL) {
                         PyErr_NoMemory();
                         goto done;
@@ -267,7 +291,7 @@ static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
                     capacity = grown;
                 }
                 if (!parse_elem(&c, &elems[count]))
-                    goto fallback;
+                    goto decline;
                 count++;
                 if (!array)
                     break;
@@ -275,43 +299,48 @@ static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
                     continue;
                 if (take(&c, ']'))
                     break;
-                goto fallback;
+                goto decline;
             }
         }
-        else if (klen == 9 && memcmp(key, "recv_time", 9) == 0) {
+        else if (recorded && klen == 9 && memcmp(key, "recv_time", 9) == 0 && !have_recv_time) {
             /* A recording line is an envelope with its receive time. */
-            skip_ws(&c);
-            const char *start = c.p;
-            while (c.p < c.end && is_digit(*c.p))
-                c.p++;
-            if (c.p == start)
-                goto fallback;
+            const char *digits;
+            Py_ssize_t ndigits;
+            long long recv_time;
+            if (!plain_integer(&c, &digits, &ndigits, &recv_time))
+                goto decline;
+            have_recv_time = 1;
         }
         else {
-            goto fallback;
+            goto decline;
         }
         if (take(&c, ','))
             continue;
         if (take(&c, '}'))
             break;
-        goto fallback;
+        goto decline;
     }
     skip_ws(&c);
     if (c.p != c.end || stream == NULL || count == 0)
-        goto fallback;
-    ok = 1;
+        goto decline;
+    if (recorded && (!have_recv_time || !asset_index_stream(stream, stream_len)))
+        goto decline;
 
-fallback:
-    if (!ok) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
-    }
     {
-        Py_ssize_t total = pieces_total * count;
-        for (Py_ssize_t k = 0; k < count; k++)
-            for (int j = 0; j < 11; j++)
-                total += elems[k].n[ORDER[j]];
+        /* Summed with a check at every step, so that it cannot wrap (a line
+           too long to build is declined: the Python path judges it). */
+        Py_ssize_t total = 0;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            if (total > PY_SSIZE_T_MAX - pieces_total)
+                goto decline;
+            total += pieces_total;
+            for (int j = 0; j < 11; j++) {
+                Py_ssize_t n = elems[k].n[ORDER[j]];
+                if (total > PY_SSIZE_T_MAX - n)
+                    goto decline;
+                total += n;
+            }
+        }
         PyObject *out = PyBytes_FromStringAndSize(NULL, total);
         if (out == NULL)
             goto done;
@@ -332,13 +361,17 @@ fallback:
             /* Not valid UTF-8: let the Python path judge the frame. */
             PyErr_Clear();
             Py_DECREF(out);
-            result = Py_None;
-            Py_INCREF(result);
-            goto done;
+            goto decline;
         }
         result = Py_BuildValue(
             "(NnLLN)", out, count, elems[0].event_time, elems[count - 1].event_time, name);
     }
+
+    goto done;
+
+decline:
+    result = Py_None;
+    Py_INCREF(result);
 
 done:
     if (elems != stack_elems)
@@ -346,9 +379,21 @@ done:
     return result;
 }
 
+static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
+{
+    return encode(arg, 0);
+}
+
+static PyObject *recorded_asset_index_lines(PyObject *self, PyObject *arg)
+{
+    return encode(arg, 1);
+}
+
 static PyMethodDef methods[] = {
     {"asset_index_lines", asset_index_lines, METH_O,
      "asset_index_lines(message) -> (lines, count, first_E, last_E, stream) or None"},
+    {"recorded_asset_index_lines", recorded_asset_index_lines, METH_O,
+     "recorded_asset_index_lines(line) -> (lines, count, first_E, last_E, stream) or None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -54,8 +54,14 @@ Examples:
 )
 @click.version_option(__version__, "--version", prog_name="binmon")
 @verbosity_options
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Watch Binance USD-M futures market metadata: asset index and contract info."""
+    # Runs after the group's own options, before the command parses its own:
+    # the config file's settings become that command's defaults.
+    from binmon.commands.config import apply_config_file
+
+    apply_config_file(ctx)
 
 
 for _command in COMMANDS:

@@ -27,11 +27,12 @@ from typing import Protocol
 import aiohttp
 import yarl
 
+from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
 from binmon.protocol import first_event_time
 from binmon.proxy import env_proxy
-from binmon.rest import MAX_STREAM_RETRY_AFTER, describe, fatal_http_status, retry_after_seconds
+from binmon.rest import bounded_retry_after, describe, fatal_http_status
 from binmon.status import StreamStatus
 
 OnMessage = Callable[[bytes | str], None]
@@ -79,8 +80,8 @@ class Backoff:
 
 @dataclass
 class ConnectionSettings:
-    stale_after: float = 10.0
-    max_age: float = 23 * 3600.0
+    stale_after: float = STALE_AFTER
+    max_age: float = MAX_CONNECTION_AGE
     heartbeat: float = 30.0
     connect_timeout: float = 10.0
     # Largest frame accepted. Real frames stay under 20 KB; a bigger one is a
@@ -549,8 +550,7 @@ def _close_reason(code: int | None, message: object) -> str:
 
 def _retry_after(headers: object) -> float | None:
     value = getattr(headers, "get", lambda _key: None)("Retry-After")
-    seconds = retry_after_seconds(value, time.time())
-    return None if seconds is None else min(seconds, MAX_STREAM_RETRY_AFTER)
+    return bounded_retry_after(value, time.time())
 
 
 def _size(n: int) -> str:

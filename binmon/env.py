@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -18,3 +20,5 @@ class Environment:
     # Tests pin the terminal size; None means "ask the terminal".
     width: int | None = None
     height: int | None = None
+    # Wall-clock seconds; tests pin it to judge "in the future" against fixed data.
+    clock: Callable[[], float] = time.time

@@ -1,14 +1,16 @@
-"""From received messages to sink calls: decode, skip bad input, drop
+"""From received messages to consumer calls: decode, skip bad input, drop
 duplicates, keep contract state, filter, count.
 
-No I/O of its own; the connection (or a replay) pushes messages in, the sink
-takes events out. One instance serves every stream of a run.
+No I/O of its own; the connection (or a replay) pushes messages in, one
+consumer (usually a :class:`binmon.consumer.Fanout` of several) takes events
+out. One instance serves every stream of a run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from binmon.consumer import Consumer
 from binmon.diag import Diagnostics, printable
 from binmon.filters import Filters
 from binmon.protocol import (
@@ -17,26 +19,27 @@ from binmon.protocol import (
     Frame,
     decode_message,
     decode_payload,
-    split_envelope,
 )
-from binmon.recording import Recorder
-from binmon.sinks import JsonLinesSink, Sink
 from binmon.state import ContractBook
 from binmon.status import StreamStatus
 
 FastResult = tuple[bytes, int, int, int, str]
 
-_asset_index_lines: Callable[[bytes | str], FastResult | None] | None
+FastPath = Callable[[bytes | str], FastResult | None]
+
+_asset_index_lines: FastPath | None
+_recorded_asset_index_lines: FastPath | None
 try:
     from binmon._speedups import asset_index_lines as _asset_index_lines
+    from binmon._speedups import recorded_asset_index_lines as _recorded_asset_index_lines
 except ImportError:  # built without a C compiler: the pure-Python path does it all
-    _asset_index_lines = None
+    _asset_index_lines = _recorded_asset_index_lines = None
 
 
 class Feed:
     def __init__(
         self,
-        sink: Sink,
+        out: Consumer,
         diag: Diagnostics,
         *,
         filters: Filters | None = None,
@@ -44,32 +47,28 @@ class Feed:
         count: int | None = None,
         raw: bool = False,
         dedupe: bool = True,
-        recorder: Recorder | None = None,
         on_done: Callable[[], None] | None = None,
     ) -> None:
-        self.sink = sink
+        self.out = out
         self.diag = diag
         self.filters = filters or Filters()
         self.book = book or ContractBook()
         self.remaining = count
         self.raw = raw
         self.dedupe = dedupe
-        self.recorder = recorder
         self.on_done = on_done
         self.done = False
         self.events_written = 0
         self.malformed = 0
         self.duplicates = 0
-        # The C accelerator writes finished lines: only when nothing but the
-        # encoding is asked of an asset frame (JSON lines, no raw, no globs).
-        self._fast: Callable[[bytes | str], FastResult | None] | None = None
-        if (
-            _asset_index_lines is not None
-            and isinstance(sink, JsonLinesSink)
-            and not sink.raw
-            and not self.filters.symbols
-        ):
+        # The C accelerator makes finished lines: only when nothing but the
+        # encoding is asked of an asset frame (consumers that take lines, no globs).
+        # (Live messages and recording lines are different envelopes: one entry each.)
+        self._fast: FastPath | None = None
+        self._fast_recorded: FastPath | None = None
+        if _asset_index_lines is not None and out.takes_encoded_assets and not self.filters.symbols:
             self._fast = _asset_index_lines
+            self._fast_recorded = _recorded_asset_index_lines
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
         # While the REST snapshot is on its way, contract events wait here so
@@ -88,6 +87,7 @@ class Feed:
         if self._fast is not None:
             result = self._fast(data)
             if result is not None and self._fast_frame(result, status):
+                self.out.frame(data)
                 return
         frame = decode_message(data, want_raw=self.raw)
         self._frame(frame, status, data)
@@ -101,11 +101,11 @@ class Feed:
         (``len(lines)`` if none). Only for a replay as fast as possible: no
         count, no dedupe, nothing else asked of an asset frame.
         """
-        fast = self._fast
+        fast = self._fast_recorded
         end = len(lines)
         if fast is None or self.done or self.remaining is not None or self.dedupe:
             return start
-        write = self.sink.lines  # type: ignore[attr-defined]
+        write = self.out.asset_lines
         i, events, last_time = start, 0, None
         # The replay hot loop: one C call and one write per line, nothing else.
         while i < end:
@@ -139,8 +139,7 @@ class Feed:
             if self.done:
                 break
             self._contracts(frame, status)
-            if self.recorder is not None:
-                self._record(data)
+            self.out.frame(data)
 
     # -- internals --------------------------------------------------------
 
@@ -155,7 +154,7 @@ class Feed:
                 return False
             self._asset_marks[stream] = last_time
         status.last_event_time_ms = last_time
-        self.sink.lines(lines)  # type: ignore[attr-defined]
+        self.out.asset_lines(lines)
         self._written(count)
         return True
 
@@ -172,8 +171,8 @@ class Feed:
         if not frame.events:
             # A recording keeps every frame received, bad ones included (when
             # they are at least an envelope, so that the line stays JSON).
-            if self.recorder is not None and not recorded and frame.malformed:
-                self._record(data)
+            if not recorded and frame.malformed:
+                self.out.frame(data)
             return
         first = frame.events[0]
         if type(first) is AssetIndex:
@@ -183,14 +182,8 @@ class Feed:
             return
         else:
             self._contracts(frame, status)
-        if self.recorder is not None and not recorded:
-            self._record(data)
-
-    def _record(self, data: bytes | str) -> None:
-        assert self.recorder is not None
-        envelope = split_envelope(data)
-        if envelope is not None:
-            self.recorder.write(*envelope)
+        if not recorded:
+            self.out.frame(data)
 
     def _bad(self, frame: Frame, status: StreamStatus, data: bytes | str) -> None:
         self.malformed += frame.malformed
@@ -230,7 +223,7 @@ class Feed:
         if self.remaining is not None:
             events = events[: self.remaining]
             raw = None if raw is None else raw[: self.remaining]
-        self.sink.assets(events, raw)
+        self.out.assets(events, raw)
         self._written(len(events))
 
     def _contracts(self, frame: Frame, status: StreamStatus) -> None:
@@ -247,7 +240,7 @@ class Feed:
                 continue
             if self.filters.changes_only and not changes:
                 continue
-            self.sink.contract(event, changes, None if frame.raw is None else frame.raw[index])
+            self.out.contract(event, changes, None if frame.raw is None else frame.raw[index])
             self._written(1)
 
     def _repeated(self, event: ContractInfo) -> bool:

@@ -12,16 +12,12 @@ would need rounding raises instead of being silently approximated.
 from __future__ import annotations
 
 import decimal
-import gzip
-import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, Final
 
 import msgspec
 from msgspec import Struct
@@ -332,19 +328,6 @@ def brackets_in_line(line: bytes) -> list[SymbolBrackets]:
     return [SymbolBrackets(probe.symbol, ladder)] if ladder else []
 
 
-def _open(path: str, stdin: IO[bytes] | None, stack: ExitStack) -> IO[bytes]:
-    if path == "-" and stdin is not None:
-        raw: IO[bytes] = stdin  # not ours to close
-    else:
-        raw = stack.enter_context(Path(path).open("rb"))  # noqa: SIM115
-    # Sniff the gzip magic rather than trusting the name: renamed files happen.
-    head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-    if head == b"\x1f\x8b" or path.endswith(".gz"):
-        unzipped = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
-        return cast(IO[bytes], unzipped)
-    return raw
-
-
 def read_brackets_file(
     path: str,
     *,
@@ -359,8 +342,9 @@ def read_brackets_file(
     Raises ``OSError`` when the file cannot be read.
     """
     result = FileBrackets(found={})
-    with ExitStack() as stack:
-        f = _open(path, stdin, stack)
+    from binmon.recording import open_input
+
+    with open_input(path, stdin) as f:
         first = f.read(1)
         while first.isspace():
             first = f.read(1)

@@ -27,6 +27,10 @@ TESTNET_REST_URL: Final = "https://testnet.binancefuture.com"
 ASSET_INDEX_ALL: Final = "!assetIndex@arr"
 CONTRACT_INFO: Final = "!contractInfo"
 PERPETUAL_DELIVERY_MS: Final = 4133404800000
+# Anything delivering on or after 2100-01-01 is a perpetual: the exchange uses
+# 2100-12-25 (PERPETUAL_DELIVERY_MS), and BTCUSDT has been seen with a value
+# 2 s later, so an exact comparison would miss it.
+PERPETUAL_FROM_MS: Final = 4102444800000
 
 MARKETS: Final = {1: "UM", 2: "CM"}
 

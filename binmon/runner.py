@@ -1,4 +1,4 @@
-"""Wires a streaming command together: source (network or recording) → feed → sink.
+"""Wires a streaming command together: source (network or recording) → feed → consumers.
 
 Owns the event loop's tasks: connections, REST seeding, replay, the live
 view, and the stop conditions (``--count``, ``--duration``, end of file,
@@ -11,75 +11,33 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from binmon.commands.options import Endpoints
-from binmon.connection import Backoff, Connection, ConnectionSettings
+from binmon.connection import Connection
+from binmon.consumer import Consumer, Fanout
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
-from binmon.filters import Filters
-from binmon.output import DEFAULT_LIMIT, Output
+from binmon.output import Output
 from binmon.protocol import (
     ASSET_INDEX_ALL,
     CONTRACT_INFO,
     asset_index_stream,
     combined_url,
-    is_asset_index_stream,
 )
-from binmon.recording import (
-    SNAPSHOT_STREAM,
-    Recorder,
-    contracts_from_snapshot,
-    decode_line,
-    read_lines,
-    snapshot_payload,
-)
-from binmon.sinks import JsonLinesSink, NullSink, Sink
+from binmon.recording import Recorder, replay
+from binmon.run_config import ASSETS, CONTRACTS, Endpoints, RunConfig
+from binmon.sinks import JsonLinesSink
 from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
+from binmon.view_input import ViewInput
 
-ASSETS, CONTRACTS = "asset index", "contract info"
+if TYPE_CHECKING:
+    from binmon.metrics import Metrics
+    from binmon.metrics_server import MetricsServer
 
-
-@dataclass
-class RunConfig:
-    kinds: tuple[str, ...]  # subset of (ASSETS, CONTRACTS)
-    endpoints: Endpoints
-    assets: tuple[str, ...] = ()
-    filters: Filters = field(default_factory=Filters)
-    json: bool = True
-    raw: bool = False
-    count: int | None = None
-    duration: float | None = None
-    from_file: str | None = None
-    speed: float | None = None
-    record_path: str | None = None
-    settings: ConnectionSettings = field(default_factory=ConnectionSettings)
-    backoff: Callable[[], Backoff] = Backoff
-    demo: bool = False
-    seed_wait: float = 5.0
-    # Bytes of JSON lines held for a reader that has paused (binmon.output).
-    output_limit: int = DEFAULT_LIMIT
-    # Interrupted (SIGTERM, Ctrl-C, a failure): how long a reader that does
-    # not read may hold up the exit. A normal end waits for it.
-    exit_grace: float = 2.0
-    # Table order (tables only); the values are binmon.view's ASSET_SORTS / CONTRACT_SORTS.
-    sort: str | None = None
-    contract_sort: str | None = None
-
-
-class LiveSink(Sink, Protocol):
-    """A sink that owns the terminal while it runs (the tables)."""
-
-    def seed_assets(self, events: list[Any]) -> None: ...
-
-    def seeded(self) -> None:
-        """The contract snapshot has arrived (``runner.book`` is full)."""
-
-    async def run(self, stop: asyncio.Event) -> None: ...
+__all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
 
 def asset_streams(assets: tuple[str, ...]) -> list[str]:
@@ -94,33 +52,72 @@ class Runner:
         self.book = ContractBook()
         self.statuses = {kind: StreamStatus(kind) for kind in config.kinds}
         self.stop = asyncio.Event()
-        self.view: LiveSink | None = None
+        self.view: Any = None  # binmon.view.LiveView, when the output is the tables
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
-        self.sink = self._make_sink()
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.consumers = Fanout(self._make_consumers())
         self.feed = Feed(
-            self.sink,
+            self.consumers,
             diag,
             filters=config.filters,
             book=self.book,
             count=config.count,
             raw=config.raw,
             dedupe=config.from_file is None,
-            recorder=self.recorder,
             on_done=self.stop.set,
         )
 
-    def _make_sink(self) -> Sink:
+    def _make_consumers(self) -> list[Consumer]:
+        """The outputs, in the order they hear of each event."""
+        outputs = self._make_outputs()
+        if self.config.metrics_listen is not None:
+            from binmon.filters import Filters
+            from binmon.metrics import Metrics, contract_wanted
+
+            filters = self.config.filters
+            self.metrics = Metrics(
+                self.statuses,
+                self.book,
+                stale_after=self.config.settings.stale_after,
+                wanted=contract_wanted(filters) if filters != Filters() else None,
+            )
+            outputs.append(self.metrics)
+        return outputs
+
+    def _make_outputs(self) -> list[Consumer]:
+        if self.config.headless:
+            return []
         if self.recorder is not None:
-            return NullSink()
+            return [self.recorder]
         if self.config.json or self.config.raw:
             self.output = Output(self.env.stdout, limit=self.config.output_limit)
-            return JsonLinesSink(self.output, raw=self.config.raw)
+            return [JsonLinesSink(self.output, raw=self.config.raw)]
         from binmon.view import make_live_view  # rich is only paid for here
 
-        self.view = make_live_view(self)
-        return self.view
+        self.view = make_live_view(self.view_input())
+        return [self.view]
+
+    def view_input(self) -> ViewInput:
+        config = self.config
+        return ViewInput(
+            kinds=config.kinds,
+            command=config.command,
+            contracts=MappingProxyType(self.book.contracts),
+            statuses=MappingProxyType(self.statuses),
+            filters=config.filters,
+            terminal=self.env,
+            diag=self.diag,
+            stop=self.stop.set,
+            demo=config.demo,
+            replay=config.from_file,
+            stale_after=float(config.settings.stale_after),
+            assets=config.assets,
+            sort=config.sort,
+            contract_sort=config.contract_sort,
+        )
 
     # -- running ------------------------------------------------------------
 
@@ -134,6 +131,8 @@ class Runner:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self._terminated)
         try:
+            if self.metrics is not None:
+                await self._serve_metrics(self.metrics)
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
@@ -148,7 +147,7 @@ class Runner:
                     seeding = asyncio.create_task(self._seed_contracts(session))
                     auxiliary.append(seeding)
                     auxiliary.append(asyncio.create_task(self._release_when_seeded(seeding)))
-                if ASSETS in self.config.kinds and self.view is not None:
+                if ASSETS in self.config.kinds and self.consumers.wants_asset_snapshot:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
             if self.view is not None:
                 essential.append(asyncio.create_task(self.view.run(self.stop)))
@@ -168,7 +167,20 @@ class Runner:
                     await task
             if session is not None:
                 await session.close()
+            if self.metrics_server is not None:
+                await self.metrics_server.close()
             self._close_outputs()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        from binmon import metrics_server
+        from binmon.endpoints import Listen
+
+        listen = self.config.metrics_listen
+        assert listen is not None
+        self.metrics_server = await metrics_server.start(metrics, listen)
+        # The port bound is news when it was 0 (any free port).
+        bound = Listen(listen.host, self.metrics_server.port)
+        self.diag.info(f"metrics on http://{bound}/metrics")
 
     @staticmethod
     async def _output_failed(output: Output) -> None:
@@ -180,11 +192,8 @@ class Runner:
         self.stop.set()
 
     def _close_outputs(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
-            self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         with contextlib.suppress(BrokenPipeError, ValueError):
-            self.sink.close()
+            self.consumers.close()
             if self.output is not None:
                 grace = self.config.exit_grace if self.interrupted else None
                 unwritten = self.output.close(grace)
@@ -193,6 +202,8 @@ class Runner:
                         f"stdout is not being read: {unwritten:,} bytes of output "
                         f"dropped at exit after waiting {grace:g}s"
                     )
+        if self.recorder is not None:
+            self.diag.info(f"recorded {self.recorder.frames} frame(s) to {self.recorder.path}")
         if self.feed.malformed:
             self.diag.info(f"skipped {self.feed.malformed} malformed frame(s) in all")
 
@@ -244,16 +255,19 @@ class Runner:
         return tasks
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        from binmon.rest import RestError
+        from binmon.errors import FatalConnectionError, RestError
+        from binmon.rest import retry_delay
 
         backoff = self.config.backoff()
         while True:
             try:
                 await attempt()
                 return
+            except FatalConnectionError:
+                raise  # 451, 401/403: asking again cannot help
             except RestError as exc:
-                # Rate limited (429/418): the server's Retry-After wins over our backoff.
-                delay = max(backoff.next_delay(), exc.retry_after or 0.0)
+                # The streams run meanwhile: every other failure is retried.
+                delay = retry_delay(exc, backoff.next_delay())
                 self.diag.info(f"{what} failed ({exc}); retrying in {delay:.1f}s")
                 await asyncio.sleep(delay)
 
@@ -266,12 +280,8 @@ class Runner:
             info = await client.exchange_info()
             seeds = contracts_from_exchange_info(info)
             self.book.seed(seeds)
-            if self.recorder is not None:
-                # Replays then compute the same `changes` as the live run did.
-                self.recorder.write(SNAPSHOT_STREAM, snapshot_payload(seeds))
             self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
-            if self.view is not None:
-                self.view.seeded()
+            self.consumers.contract_snapshot(seeds)
 
         await self._retrying("exchangeInfo", attempt)
 
@@ -286,11 +296,9 @@ class Runner:
         from binmon.rest import RestClient
 
         client = RestClient(session, self.config.endpoints.rest_url)
-        view = self.view
-        assert view is not None
 
         async def attempt() -> None:
-            view.seed_assets(await client.asset_index())
+            self.consumers.asset_snapshot(await client.asset_index())
 
         await self._retrying("assetIndex", attempt)
 
@@ -298,66 +306,14 @@ class Runner:
         speed = self.config.speed
         if speed is None:
             speed = 0.0 if self.view is None else 1.0
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        first_recv: int | None = None
-        bad = 0
-        payload = self.feed.payload
-        kinds = self.config.kinds
-        statuses = self.statuses
-        # As fast as possible, whole asset lines may skip decoding altogether,
-        # and output is flushed in batches rather than per frame.
-        fast = speed == 0 and ASSETS in kinds
-        batched = self.sink if speed == 0 and isinstance(self.sink, JsonLinesSink) else None
-        if batched is not None:
-            batched.batch()
-        output = self.output
-        asset_status = statuses.get(ASSETS)
-        lines = read_lines(path, self.diag.info)
-        while chunk := list(islice(lines, 256)):
-            if batched is not None:
-                batched.flush()
-            if output is not None and output.backlogged:
-                await output.drained()  # a file is read no faster than it is consumed
-            await asyncio.sleep(0)  # let the view and signals breathe
-            i, end = 0, len(chunk)
-            while i < end:
-                if self.feed.done:
-                    break
-                if fast:
-                    assert asset_status is not None
-                    i = self.feed.recorded_lines(chunk, i, asset_status, loop.time())
-                    if i == end:
-                        break
-                line = chunk[i]
-                i += 1
-                recorded = decode_line(line)
-                if recorded is None:
-                    bad += 1
-                    self.diag.warn(
-                        f"{path}: skipped a line that is not a recorded frame", key="replay"
-                    )
-                    continue
-                if recorded.stream == SNAPSHOT_STREAM:
-                    self.book.seed(contracts_from_snapshot(bytes(recorded.data)))
-                    continue
-                kind = ASSETS if is_asset_index_stream(recorded.stream) else CONTRACTS
-                if kind not in kinds:
-                    continue
-                if speed > 0:
-                    if first_recv is None:
-                        first_recv = recorded.recv_time
-                    due = started + (recorded.recv_time - first_recv) / 1000 / speed
-                    delay = due - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                status = statuses[kind]
-                status.message(loop.time())
-                payload(recorded.stream, bytes(recorded.data), status)
-            if self.feed.done:
-                break
-        if bad:
-            self.diag.info(f"{path}: {bad} line(s) were not recorded frames")
+        await replay(
+            path,
+            self.feed,
+            self.statuses,
+            speed=speed,
+            backlog=self.output,
+            diag=self.diag,
+        )
 
 
 def _bind(

@@ -1,7 +1,8 @@
 """Signed REST: ``GET /fapi/v1/leverageBracket``, with the clock synced to the exchange.
 
-Every failure the exchange or the network can produce becomes a
-:class:`~binmon.errors.BinmonError` with a one-line, human message.
+The HTTP itself (timeout, retries, Retry-After, the words for every failure)
+is binmon.rest's; this module adds what a signed call needs on top: the
+credentials, the exchange's clock, and a fresh signature per attempt.
 
 The API secret lives only inside :class:`Credentials` and is used only to
 compute a signature: it never reaches a URL, a header, a log line, an
@@ -14,40 +15,42 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
-from yarl import URL
 
 from binmon.diag import Diagnostics, printable
-from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
+from binmon.errors import BinmonError, RestError, UsageProblem
 from binmon.leverage import SymbolBrackets, decode_rest
-from binmon.proxy import env_proxy
-from binmon.rest import retry_after_seconds
+from binmon.rest import (
+    BAD_SYMBOL,
+    KEY_ENV,
+    SECRET_ENV,
+    TIMESTAMP_OUTSIDE_WINDOW,
+    RestClient,
+    retry_after_seconds,
+)
 from binmon.signing import sign
 
-KEY_ENV: Final = "BINANCE_API_KEY"
-SECRET_ENV: Final = "BINANCE_API_SECRET"
+__all__ = [
+    "KEY_ENV",
+    "SECRET_ENV",
+    "Credentials",
+    "SignedClient",
+    "credentials_from_env",
+    "retry_after_seconds",
+]
 
 LEVERAGE_BRACKET_PATH: Final = "/fapi/v1/leverageBracket"
 TIME_PATH: Final = "/fapi/v1/time"
 DEFAULT_RECV_WINDOW: Final = 5000
-DEFAULT_TIMEOUT: Final = 15.0
 DEFAULT_MAX_TRIES: Final = 3
 # A Retry-After longer than this is reported instead of waited out: a
 # one-off command that hangs for minutes looks broken.
-MAX_RETRY_AFTER: Final = 60.0
-
-# Binance error codes (BINANCE.md).
-TIMESTAMP_OUTSIDE_WINDOW: Final = -1021
-BAD_SIGNATURE: Final = -1022
-BAD_SYMBOL: Final = -1121
-BAD_KEY_FORMAT: Final = -2014
-BAD_KEY_OR_PERMISSIONS: Final = -2015
+PATIENCE: Final = 60.0
 
 
 class Credentials:
@@ -92,30 +95,11 @@ class _ServerTime(msgspec.Struct):
     serverTime: int
 
 
-class _ErrorBody(msgspec.Struct):
-    code: int
-    msg: str = ""
-
-
 _TIME: Final = msgspec.json.Decoder(_ServerTime)
-_ERROR: Final = msgspec.json.Decoder(_ErrorBody)
-
-
-class ExchangeError(BinmonError):
-    """The exchange answered ``{"code": N, "msg": "…"}``; ``code`` is kept for callers."""
-
-    def __init__(self, message: str, code: int | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class SignedClient:
-    """A small signed client for the two endpoints ``brackets`` needs.
+    """Signed GETs against the exchange (``brackets``, and any signed endpoint after it).
 
     Use as ``async with SignedClient(...) as client``. ``clock`` and ``sleep``
     are injectable so tests neither wait nor depend on the wall clock.
@@ -127,39 +111,43 @@ class SignedClient:
         credentials: Credentials,
         *,
         recv_window: int = DEFAULT_RECV_WINDOW,
-        timeout: float = DEFAULT_TIMEOUT,
         max_tries: int = DEFAULT_MAX_TRIES,
         diag: Diagnostics | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._base = URL(base_url.rstrip("/"))
-        port = self._base.explicit_port
-        self.host = f"{self._base.host or base_url}{'' if port is None else f':{port}'}"
+        self._base_url = base_url
         self._credentials = credentials
         self.recv_window = recv_window
-        self._timeout = timeout
-        self._max_tries = max(1, max_tries)
+        self._max_tries = max_tries
         self._diag = diag
         self._clock = clock
         self._sleep = sleep
         self._session = session
         self._owns_session = session is None
+        self._rest: RestClient | None = None
         # Exchange time minus local time, in ms; None until the first sync.
         self.offset_ms: int | None = None
 
     def __repr__(self) -> str:
-        return f"SignedClient({str(self._base)!r}, {self._credentials!r})"
+        return f"SignedClient({self._base_url!r}, {self._credentials!r})"
 
     async def __aenter__(self) -> SignedClient:
         if self._session is None:
             # Proxies (HTTPS_PROXY/HTTP_PROXY/NO_PROXY) are chosen per request by
             # binmon.proxy. TLS certificates are always verified (aiohttp's
             # default, never overridden).
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
-            )
+            self._session = aiohttp.ClientSession()
+        self._rest = RestClient(
+            self._session,
+            self._base_url,
+            tries=self._max_tries,
+            patience=PATIENCE,
+            diag=self._diag,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
         return self
 
     async def __aexit__(
@@ -172,26 +160,26 @@ class SignedClient:
             await self._session.close()
             self._session = None
 
+    @property
+    def rest(self) -> RestClient:
+        assert self._rest is not None, "use `async with SignedClient(...)`"
+        return self._rest
+
     def _debug(self, message: str) -> None:
         if self._diag is not None:
             self._diag.debug(message)
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # --- endpoints -----------------------------------------------------------
 
     async def sync_clock(self) -> int:
         """Measure the exchange clock's offset from ours; returns it in ms."""
         before = self._clock()
-        body = await self._get(TIME_PATH, lambda: "")
+        body = await self.rest.get(TIME_PATH)
         after = self._clock()
         try:
             server = _TIME.decode(body).serverTime
         except msgspec.DecodeError:
-            raise BinmonError(
-                f"unexpected answer from {self.host}{TIME_PATH}: not a server time"
-            ) from None
+            raise self.rest.unexpected(TIME_PATH, "not a server time") from None
         # The server read its clock somewhere during the round trip: assume the middle.
         self.offset_ms = server - int((before + after) / 2 * 1000)
         self._debug(f"exchange clock is {self.offset_ms:+d} ms from ours")
@@ -199,161 +187,50 @@ class SignedClient:
 
     async def leverage_brackets(self, symbol: str | None = None) -> list[SymbolBrackets]:
         """Brackets of one symbol, or of every symbol when ``symbol`` is None."""
-        params: dict[str, str | int] = {} if symbol is None else {"symbol": symbol}
+        params = {} if symbol is None else {"symbol": symbol}
         try:
             body = await self.signed_get(LEVERAGE_BRACKET_PATH, params)
-        except ExchangeError as exc:
+        except RestError as exc:
             if exc.code == BAD_SYMBOL and symbol is not None:
                 raise BinmonError(f"unknown symbol {printable(symbol)} ({exc})") from None
             raise
         try:
             return decode_rest(body)
         except ValueError as exc:
-            raise BinmonError(
-                f"unexpected answer from {self.host}{LEVERAGE_BRACKET_PATH}: {printable(exc)}"
-            ) from None
+            raise self.rest.unexpected(LEVERAGE_BRACKET_PATH, exc) from None
 
-    async def signed_get(self, path: str, params: Mapping[str, str | int]) -> bytes:
-        """A signed GET; resyncs the clock and retries once on -1021."""
+    async def signed_get(self, path: str, params: Mapping[str, str | int] | None = None) -> bytes:
+        """A signed GET of any endpoint; resyncs the clock and retries once on -1021."""
         if self.offset_ms is None:
             await self.sync_clock()
-        resynced = False
-        while True:
-            try:
-                return await self._get(path, lambda: self._signed(params), signed=True)
-            except ExchangeError as exc:
-                if exc.code != TIMESTAMP_OUTSIDE_WINDOW or resynced:
-                    raise
-                self._debug("timestamp outside recvWindow (-1021): resyncing the clock")
-                resynced = True
-                await self.sync_clock()
+        headers = {"X-MBX-APIKEY": self._credentials.api_key}
+        try:
+            return await self.rest.get(path, lambda: self._signed(params or {}), headers)
+        except RestError as exc:
+            if exc.code != TIMESTAMP_OUTSIDE_WINDOW:
+                raise
+        self._debug("timestamp outside recvWindow (-1021): resyncing the clock")
+        await self.sync_clock()
+        try:
+            return await self.rest.get(path, lambda: self._signed(params or {}), headers)
+        except RestError as exc:
+            if exc.code != TIMESTAMP_OUTSIDE_WINDOW:
+                raise
+            raise RestError(
+                f"{exc}, even after resyncing the clock",
+                status=exc.status,
+                code=exc.code,
+            ) from None
 
     def _signed(self, params: Mapping[str, str | int]) -> str:
+        # Built per attempt: after waiting out a Retry-After, an earlier
+        # timestamp would be outside recvWindow.
         assert self.offset_ms is not None
         query = urlencode(
             {
                 **params,
                 "recvWindow": self.recv_window,
-                "timestamp": self._now_ms() + self.offset_ms,
+                "timestamp": int(self._clock() * 1000) + self.offset_ms,
             }
         )
         return f"{query}&signature={self._credentials.sign(query)}"
-
-    # --- transport -----------------------------------------------------------
-
-    def _url(self, path: str, query: str) -> URL:
-        # encoded=True: the bytes signed must be the bytes sent, so yarl and
-        # aiohttp must not re-quote the query string.
-        text = f"{self._base}{path}"
-        return URL(f"{text}?{query}" if query else text, encoded=True)
-
-    async def _get(
-        self, path: str, make_query: Callable[[], str], *, signed: bool = False
-    ) -> bytes:
-        """GET with bounded retries on 429/5xx; ``make_query`` runs per attempt.
-
-        A signed query is rebuilt for each attempt: after waiting out a
-        Retry-After, the first timestamp would be outside recvWindow.
-        """
-        assert self._session is not None, "use `async with SignedClient(...)`"
-        headers = {"X-MBX-APIKEY": self._credentials.api_key} if signed else {}
-        for attempt in range(1, self._max_tries + 1):
-            query = make_query()
-            shown = query.partition("&signature=")[0]
-            self._debug(f"GET {self._base}{path}{'?' + shown if shown else ''}")
-            try:
-                # No redirects: the API key header must not follow them to another host.
-                url = self._url(path, query)
-                proxy, proxy_auth = env_proxy(url)
-                async with self._session.get(
-                    url,
-                    headers=headers,
-                    allow_redirects=False,
-                    proxy=proxy,
-                    proxy_auth=proxy_auth,
-                ) as response:
-                    body = await response.read()
-                    status = response.status
-                    retry_after = response.headers.get("Retry-After")
-            except aiohttp.ClientConnectorCertificateError as exc:
-                raise BinmonError(
-                    f"TLS certificate of {self.host} could not be verified: "
-                    f"{printable(exc.certificate_error)}"
-                ) from None
-            except aiohttp.ClientSSLError as exc:
-                raise BinmonError(f"TLS failure talking to {self.host}: {printable(exc)}") from None
-            except aiohttp.ClientConnectorError as exc:
-                reason = (
-                    "connection refused"
-                    if isinstance(exc.os_error, ConnectionRefusedError)
-                    else exc.os_error.strerror or str(exc)
-                )
-                raise BinmonError(f"cannot reach {self.host}: {printable(reason)}") from None
-            except aiohttp.InvalidURL:
-                raise FatalConnectionError(f"invalid REST URL {str(self._base)!r}") from None
-            except TimeoutError:
-                raise BinmonError(
-                    f"cannot reach {self.host}: no answer within {self._timeout:g} s"
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise BinmonError(
-                    f"cannot reach {self.host}: {printable(type(exc).__name__)}"
-                    f"{': ' + printable(exc) if str(exc) else ''}"
-                ) from None
-            self._debug(f"HTTP {status} ({len(body)} bytes)")
-            if status == 200:
-                return body
-            wait = retry_after_seconds(retry_after, self._clock())
-            retryable = status == 429 or status in (502, 503, 504)
-            if retryable and attempt < self._max_tries:
-                delay = wait if wait is not None else 0.5 * 2 ** (attempt - 1)
-                if delay <= MAX_RETRY_AFTER:
-                    self._debug(f"HTTP {status}: retrying in {delay:g} s")
-                    await self._sleep(delay)
-                    continue
-            raise self._failure(path, status, body, wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _failure(self, path: str, status: int, body: bytes, wait: float | None) -> BinmonError:
-        where = f"{self.host}{path}"
-        if status == 451:
-            return FatalConnectionError(
-                f"{self.host} refuses service from this location (HTTP 451, restricted location)"
-            )
-        if status == 418:
-            until = "" if wait is None else f" until {_utc(self._clock() + wait)}"
-            return BinmonError(
-                f"this IP address is banned by {self.host}{until} (HTTP 418) "
-                f"for ignoring rate limits; wait before trying again"
-            )
-        if status == 429:
-            later = "" if wait is None else f"; retry after {wait:g} s"
-            return BinmonError(f"rate limited by {self.host} (HTTP 429){later}")
-        try:
-            error = _ERROR.decode(body)
-        except msgspec.DecodeError:
-            return ExchangeError(f"HTTP {status} from {where}", status=status)
-        msg = printable(error.msg, limit=200)
-        said = f"{msg} (code {error.code})"
-        if error.code in (BAD_KEY_FORMAT, BAD_KEY_OR_PERMISSIONS):
-            advice = (
-                f"check {KEY_ENV}, that the key may read futures account data, "
-                f"and that its IP allow-list includes this machine"
-            )
-            return ExchangeError(
-                f"API key rejected by {self.host}: {said}; {advice}", error.code, status
-            )
-        if error.code == BAD_SIGNATURE:
-            return ExchangeError(
-                f"signature rejected by {self.host}: {said}; check that {SECRET_ENV} "
-                f"belongs to {KEY_ENV}",
-                error.code,
-                status,
-            )
-        if error.code == TIMESTAMP_OUTSIDE_WINDOW:
-            return ExchangeError(
-                f"{self.host} rejected the request time even after resyncing the clock: {said}",
-                error.code,
-                status,
-            )
-        return ExchangeError(f"{where} answered HTTP {status}: {said}", error.code, status)

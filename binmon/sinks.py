@@ -1,20 +1,13 @@
-"""Where events go: one small interface, several outputs."""
+"""The JSON-lines writer, a consumer of events (see :mod:`binmon.consumer`)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from binmon.consumer import Consumer
 from binmon.jsonl import encode_assets, encode_contract, safe_json
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
-
-
-class Sink(Protocol):
-    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None: ...
-
-    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Writable(Protocol):
@@ -25,13 +18,15 @@ class Writable(Protocol):
     def flush(self) -> None: ...
 
 
-class JsonLinesSink:
+class JsonLinesSink(Consumer):
     """JSON lines on a binary stream, flushed once per received frame."""
 
     def __init__(self, out: Writable, raw: bool = False) -> None:
         self.out = out
         self.raw = raw
         self._flush = out.flush
+        # Raw lines keep each element as received: the accelerator cannot make those.
+        self.takes_encoded_assets = not raw
 
     def batch(self) -> None:
         """Stop flushing per frame; the caller flushes (a replay, as fast as possible)."""
@@ -47,7 +42,7 @@ class JsonLinesSink:
             self.out.write(encode_assets(events))
         self._flush()
 
-    def lines(self, data: bytes) -> None:
+    def asset_lines(self, data: bytes) -> None:
         """Lines already encoded (the C fast path)."""
         self.out.write(data)
         self._flush()
@@ -61,19 +56,6 @@ class JsonLinesSink:
 
     def close(self) -> None:
         self.out.flush()
-
-
-class NullSink:
-    """Consumes events and writes nothing (``record`` keeps only frames)."""
-
-    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
-        pass
-
-    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _nothing() -> None:

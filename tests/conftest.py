@@ -13,9 +13,11 @@ from tests.exchange import FakeExchange
 settings.register_profile("binmon", derandomize=True, database=None, deadline=None)
 settings.load_profile("binmon")
 
-# Beside the repository when it is there; else where BINMON_SHARED_DATA says
-# (a worktree elsewhere has no ../shared beside it).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# No test reads the config file of whoever runs the suite (processes inherit it too).
+os.environ["BINMON_CONFIG"] = str(Path(__file__).resolve().parent / "no-such-config.toml")
+
+# Beside the repository; a checkout elsewhere names it in BINMON_SHARED_DATA.
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 if not SHARED_DATA.is_dir() and os.environ.get("BINMON_SHARED_DATA"):
     SHARED_DATA = Path(os.environ["BINMON_SHARED_DATA"])
 
@@ -29,6 +31,7 @@ def exchange() -> Iterator[FakeExchange]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    for candidate in (SHARED_DATA, Path(os.environ.get("BINMON_SHARED_DATA", SHARED_DATA))):
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("../shared/data is not present (nor BINMON_SHARED_DATA)")

@@ -85,7 +85,8 @@ class FakeExchange:
         # Awaited before each upgrade is answered, with the attempt's number (from 1).
         self.before_upgrade: Callable[[int], Awaitable[None]] | None = None
         self.exchange_info_requests = 0
-        self.exchange_info: dict[str, Any] = {"symbols": []}
+        # A str is sent as it is (a broken answer), anything else as JSON.
+        self.exchange_info: Any = {"symbols": []}
         self.asset_index: list[dict[str, Any]] = []
         # Answers exchangeInfo gives first, one each, before the real one.
         self.rest_failures: list[tuple[int, dict[str, str]]] = []
@@ -127,6 +128,8 @@ class FakeExchange:
             return web.json_response(
                 {"code": -1003, "msg": "Too many requests"}, status=status, headers=headers
             )
+        if isinstance(self.exchange_info, str):
+            return web.Response(text=self.exchange_info, content_type="application/json")
         return web.json_response(self.exchange_info)
 
     async def _asset_index(self, request: web.Request) -> web.Response:

@@ -6,24 +6,24 @@ import asyncio
 import contextlib
 import io
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from binmon.connection import Backoff, Backpressure, Connection, ConnectionSettings
+from binmon.consumer import Consumer
 from binmon.diag import Diagnostics
 from binmon.feed import Feed
 from binmon.protocol import AssetIndex, ContractInfo, combined_url
-from binmon.sinks import Sink
 from binmon.state import Change
 from binmon.status import StreamStatus
 from tests.exchange import FakeExchange
 
 
-class Events:
-    """A sink that keeps what it is given."""
+class Events(Consumer):
+    """A consumer that keeps what it is given."""
 
     def __init__(self) -> None:
         self.events: list[AssetIndex] = []
@@ -34,15 +34,6 @@ class Events:
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         self.contracts.append(event)
-
-    def close(self) -> None:
-        pass
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -60,7 +51,7 @@ async def streaming(
     *,
     periodic: bool = True,
     fallback_url: str | None = None,
-    sink: Sink | None = None,
+    sink: Consumer | None = None,
     backpressure: Backpressure | None = None,
     backoff: Backoff | None = None,
     **settings: float,

@@ -200,7 +200,7 @@ def test_451_is_fatal_with_one_line(exchange: FakeExchange) -> None:
 
 
 def test_testnet_urls() -> None:
-    from binmon.commands.options import endpoints
+    from binmon.endpoints import endpoints
 
     e = endpoints(None, None, True)
     assert e.ws_url == "wss://fstream.binancefuture.com"

@@ -20,7 +20,8 @@ from binmon.errors import FatalConnectionError
 from binmon.protocol import combined_url
 from binmon.status import StreamStatus
 from tests.exchange import FakeExchange, asset_frame, contract_frame, hold
-from tests.streaming import streaming, times, url, wait_until
+from tests.streaming import streaming, times, url
+from tests.waiting import wait_until
 
 
 async def test_silent_event_driven_stream_is_left_alone(exchange: FakeExchange) -> None:

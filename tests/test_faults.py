@@ -15,6 +15,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -27,17 +28,18 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-from binmon.commands.options import Endpoints
 from binmon.connection import Backoff
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.errors import FatalConnectionError
 from binmon.output import Output
+from binmon.run_config import Endpoints
 from binmon.runner import CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.sinks import JsonLinesSink
 from tests.exchange import ASSET, FakeExchange, asset_frame, contract_frame, hold, symbol_info
-from tests.streaming import read_all, streaming, times, url, wait_until
+from tests.streaming import read_all, streaming, times, url
+from tests.waiting import wait_until, wait_until_sync
 
 TWENTY = tuple(f"A{n:02d}USD" for n in range(20))
 
@@ -469,10 +471,30 @@ async def test_seeding_failures_are_retried_while_the_stream_keeps_running(
     assert (first["symbol"], first["changes"]) == ("BTCUSDT", [])
     # Once seeded, changes are computed against the snapshot.
     assert second["changes"] == [{"field": "status", "old": "TRADING", "new": "SETTLING"}]
-    log = err.getvalue()
-    for status in (429, 418, 500, 502, 503):
-        assert f"/fapi/v1/exchangeInfo: HTTP {status} " in log
+    failures = [x for x in err.getvalue().splitlines() if "exchangeInfo failed" in x]
+    statuses = [re.findall(r"HTTP (\d{3})", x) for x in failures]
+    assert statuses == [["429"], ["418"], ["500"], ["502"], ["503"]]
     assert exchange.connections == 1
+
+
+@pytest.mark.parametrize("status", [451, 403, 401])
+async def test_a_refused_snapshot_is_fatal_like_a_refused_upgrade(
+    exchange: FakeExchange, status: int
+) -> None:
+    exchange.rest_failures = [(status, {}), (status, {})]
+    err = io.StringIO()
+    config = RunConfig(
+        kinds=(CONTRACTS,),
+        endpoints=Endpoints(exchange.ws_url, exchange.rest_url),
+        duration=30,
+        backoff=lambda: Backoff(base=0.01, cap=0.01),
+    )
+    runner = Runner(config, Environment(stdout=io.BytesIO(), stderr=err), Diagnostics(err))
+    with pytest.raises(FatalConnectionError) as info:
+        async with asyncio.timeout(20):
+            await runner.run()
+    assert getattr(info.value, "status", None) == status
+    assert exchange.exchange_info_requests == 1
 
 
 @pytest.mark.parametrize(
@@ -622,13 +644,6 @@ def _lines_in_order(data: bytes, frames: int, symbols: tuple[str, ...]) -> None:
     assert got == expected
 
 
-def _wait(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_a_100k_event_burst_arrives_exactly_once(exchange: FakeExchange) -> None:
     burst = Burst([asset_frame(k, TWENTY) for k in range(5000)])
     exchange.script = burst
@@ -648,9 +663,9 @@ def test_a_reader_pausing_for_seconds_costs_nothing_and_is_not_dropped(
     burst = Burst([asset_frame(k, TWENTY) for k in range(1000)], send_timeout=1.0)
     exchange.script = burst
     with binmon("assets", "--json", "-n", "20000", "--stale-after", "1", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         burst.go.set()
-        _wait(lambda: burst.sent == 1000 or burst.gave_up)
+        wait_until_sync(lambda: burst.sent == 1000 or burst.gave_up, timeout=30)
         # Everything has left the server and we have not read a byte yet.
         assert not burst.gave_up
         out, _ = proc.communicate(timeout=60)
@@ -668,7 +683,7 @@ def test_a_blocked_reader_pauses_the_stream_with_memory_bounded(
     exchange.script = burst
     events = str(frames * len(TWENTY))
     with binmon("assets", "--json", "-n", events, "--stale-after", "1", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         baseline = _rss(proc.pid)
         burst.go.set()
         # Wait until the pressure has reached the server: it can send no more.
@@ -696,9 +711,9 @@ def test_a_signal_ends_binmon_even_when_nobody_reads_its_output(
     burst = Burst([asset_frame(k, TWENTY) for k in range(500)])  # ~3 MB: the pipe fills
     exchange.script = burst
     with binmon("assets", "--json", *exchange.args()) as proc:
-        _wait(lambda: exchange.connections == 1)
+        wait_until_sync(lambda: exchange.connections == 1, timeout=30)
         burst.go.set()
-        _wait(lambda: burst.sent == 500)
+        wait_until_sync(lambda: burst.sent == 500, timeout=30)
         started = time.monotonic()
         proc.send_signal(sig)
         assert proc.wait(15) == status

@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from aiohttp import web
 
 from tests.exchange import FakeExchange, asset_frame, hold
+from tests.waiting import wait_until_sync
 
 BINMON = [sys.executable, "-m", "binmon"]
 
@@ -43,18 +43,17 @@ def test_head_closing_the_pipe_is_silent(exchange: FakeExchange) -> None:
 
 
 def wait_for_output(process: subprocess.Popen[bytes], marker: bytes, timeout: float = 15) -> bytes:
-    assert process.stderr is not None
-    seen = b""
-    deadline = time.monotonic() + timeout
-    os.set_blocking(process.stderr.fileno(), False)
-    while marker not in seen:
-        assert time.monotonic() < deadline, seen
-        chunk = process.stderr.read()
-        if chunk:
-            seen += chunk
-        else:
-            time.sleep(0.02)
-    return seen
+    stderr = process.stderr
+    assert stderr is not None
+    seen = bytearray()
+    os.set_blocking(stderr.fileno(), False)
+
+    def arrived() -> bool:
+        seen.extend(stderr.read() or b"")
+        return marker in seen
+
+    wait_until_sync(arrived, timeout, what=lambda: f"{marker!r} on stderr; got {bytes(seen)!r}")
+    return bytes(seen)
 
 
 def test_ctrl_c_exits_130_without_a_traceback(exchange: FakeExchange) -> None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from binmon.cli import cli
 from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
+from tests.waiting import wait_until_sync
 
 SNAPSHOT = {
     "symbols": [
@@ -162,10 +163,7 @@ def test_sigterm_closes_a_gzip_recording_properly(scripted: FakeExchange, tmp_pa
     for line in process.stderr:
         if "connected to" in line and "contract" in line:
             break
-    deadline = time.monotonic() + 10
-    while not path.exists() or path.stat().st_size == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until_sync(lambda: path.exists() and path.stat().st_size > 0, what="the first frame")
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(10) == 0
     with gzip.open(path, "rt") as f:
@@ -198,3 +196,22 @@ def test_a_line_that_is_not_utf8_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["event_time"] for line in result.stdout.splitlines()] == [7, 7]
     assert "1 line(s) were not recorded frames" in result.stderr
+
+
+def _recording_lines() -> bytes:
+    data = json.loads(asset_frame(1, ("ADAUSD", "BTCUSD")))["data"]
+    return (json.dumps({"recv_time": 1, "stream": "!assetIndex@arr", "data": data}) + "\n").encode()
+
+
+def test_every_reader_takes_gzip_by_its_contents_not_its_name(tmp_path: Path) -> None:
+    renamed = tmp_path / "day.jsonl"  # gzip inside, a plain name outside
+    renamed.write_bytes(gzip.compress(_recording_lines()))
+    code, out, _ = invoke("assets", "--from", str(renamed))
+    assert code == 0
+    assert [json.loads(line)["symbol"] for line in out.splitlines()] == ["ADAUSD", "BTCUSD"]
+
+
+def test_from_dash_reads_stdin(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["assets", "--from", "-"], input=_recording_lines())
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 2

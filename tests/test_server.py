@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from binmon.server.app import ServerState, chaos_plan, server_state, start_serve
 from binmon.server.scenario import Scenario, encode
 from binmon.server.sentlog import iter_lines, read_sent_log
 from binmon.signing import sign
+from tests.waiting import wait_until
 
 ALL = "!assetIndex@arr/!contractInfo"
 VECTOR_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -93,13 +94,6 @@ async def reply(ws: aiohttp.ClientWebSocketResponse, request: Any) -> dict[str, 
         obj = json.loads(await text(ws, max(0.01, deadline - time.monotonic())))
         if isinstance(obj, dict) and ("result" in obj or "code" in obj):
             return obj
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def ws_url(base: str, path: str) -> str:
@@ -224,7 +218,7 @@ async def test_disconnected_clients_leave_nothing_behind(
     async with session.ws_connect(ws_url(base, "/market/ws/!assetIndex@arr")) as ws:
         await text(ws)
     # Connections and subscriptions are released, so memory stays flat over days.
-    await until(lambda: not state.connections)
+    await wait_until(lambda: not state.connections, timeout=2)
     assert not state.hub.wanted("!assetIndex@arr")
     assert not state.hub.wanted("!contractInfo")
 
@@ -248,23 +242,31 @@ BAD_ID = {"code": 2, "msg": "Invalid request: request ID must be an unsigned int
 @pytest.mark.parametrize(
     ("request_", "expected"),
     [
-        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": "abc"}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": "x" * 37}, BAD_ID),
         ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": -1}, BAD_ID),
         ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": 1.5}, BAD_ID),
         ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": True}, BAD_ID),
-        ({"method": "SUBSCRIBE", "params": ["!contractInfo"]}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": [1]}, BAD_ID),
+        ({"method": "SUBSCRIBE", "params": ["!contractInfo"], "id": 2**64}, BAD_ID),
         (
-            {"method": "SUBSCRIBEE", "params": [], "id": 5},
+            # serde_json's wording, with the position just past the method's value.
+            '{"method": "SUBSCRIBEE", "params": [], "id": 5}',
             {
                 "code": 2,
                 "msg": "Invalid request: unknown variant `SUBSCRIBEE`, expected one of "
-                "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`",
+                "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+                " at line 1 column 23",
                 "id": 5,
             },
         ),
         (
-            {"params": [], "id": 6},
-            {"code": 2, "msg": "Invalid request: missing field `method`", "id": 6},
+            # ... and just past the object's closing brace.
+            '{"params": [], "id": 6}',
+            {
+                "code": 2,
+                "msg": "Invalid request: missing field `method` at line 1 column 23",
+                "id": 6,
+            },
         ),
         (
             {"method": "GET_PROPERTY", "params": ["compressed"], "id": 7},
@@ -297,7 +299,7 @@ BAD_ID = {"code": 2, "msg": "Invalid request: request ID must be an unsigned int
     ],
 )
 async def test_control_errors(
-    serve: Start, session: aiohttp.ClientSession, request_: dict[str, Any], expected: dict[str, Any]
+    serve: Start, session: aiohttp.ClientSession, request_: Any, expected: dict[str, Any]
 ) -> None:
     base = await serve()
     async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
@@ -309,13 +311,58 @@ async def test_control_errors(
         }
 
 
-async def test_invalid_json(serve: Start, session: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize(
+    ("sent", "msg"),
+    [
+        ("", "EOF while parsing a value at line 1 column 0"),
+        ("x", "expected value at line 1 column 1"),
+        ("  nope", "expected ident at line 1 column 4"),
+        ('{"method": "SUBSCRIBE", "params": [', "EOF while parsing a list at line 1 column 35"),
+        ('{"method": "SUBSCRIBE",}', "trailing comma at line 1 column 24"),
+        ('{"method" "SUBSCRIBE"}', "expected `:` at line 1 column 11"),
+        ("{method: 1}", "key must be a string at line 1 column 2"),
+        ('{"id": 1} 2', "trailing characters at line 1 column 11"),
+        ('{"id": 1\n\n,,}', "key must be a string at line 3 column 2"),
+        ('{"id": NaN}', "expected value at line 1 column 8"),
+        ('{"id": 01}', "invalid number at line 1 column 9"),
+        ('{"id": "\\q"}', "invalid escape at line 1 column 10"),
+        (
+            '{"params": ["a\tb"]}',
+            "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 15",
+        ),
+    ],
+)
+async def test_invalid_json_is_worded_as_serde_json(
+    serve: Start, session: aiohttp.ClientSession, sent: str, msg: str
+) -> None:
     base = await serve()
     async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
-        answer = await reply(ws, '{"method": "SUBSCRIBE", "params": [')
-        assert answer["code"] == 3
-        assert answer["msg"].startswith("Invalid JSON: ")
-        assert "line 1 column" in answer["msg"]
+        assert await reply(ws, sent) == {"code": 3, "msg": f"Invalid JSON: {msg}"}
+
+
+@pytest.mark.parametrize("req_id", ["0b9a7f4e-3c1d-4f2a-9e8b-7d6c5b4a3f21", "", None, 0, 2**64 - 1])
+async def test_request_ids_are_echoed_as_sent(
+    serve: Start, session: aiohttp.ClientSession, req_id: Any
+) -> None:
+    """Integer, string (the official SDK sends UUIDs) and null ids all work."""
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        sub = {"method": "SUBSCRIBE", "params": ["btcusd@assetIndex"], "id": req_id}
+        assert await reply(ws, sub) == {"result": None, "id": req_id}
+        listing = await reply(ws, {"method": "LIST_SUBSCRIPTIONS", "id": req_id})
+        assert listing == {"result": ["btcusd@assetIndex"], "id": req_id}
+        bad = await reply(ws, {"method": "GET_PROPERTY", "params": ["x"], "id": req_id})
+        assert bad == {"code": 0, "msg": "Unknown property", "id": req_id}
+        frame = json.loads(await text(ws))
+        assert frame["e"] == "assetIndexUpdate" and frame["s"] == "BTCUSD"
+
+
+async def test_a_request_without_id_is_answered_with_a_null_one(
+    serve: Start, session: aiohttp.ClientSession
+) -> None:
+    base = await serve()
+    async with session.ws_connect(ws_url(base, "/market/ws")) as ws:
+        assert await reply(ws, {"method": "LIST_SUBSCRIPTIONS"}) == {"result": [], "id": None}
 
 
 async def test_more_than_ten_messages_per_second_closes_1008(
@@ -468,16 +515,16 @@ async def test_asset_index_rest(serve: Start, session: aiohttp.ClientSession) ->
         assert await r.json() == {"code": -1121, "msg": "Invalid symbol."}
 
 
-def signed_url(base: str, params: str, secret: str = DEMO_API_SECRET) -> URL:
+def signed_url(
+    base: str, params: str, secret: str = DEMO_API_SECRET, path: str = "/fapi/v1/leverageBracket"
+) -> URL:
     query = (
         f"{params}&timestamp={int(time.time() * 1000)}"
         if params
         else f"timestamp={int(time.time() * 1000)}"
     )
     # encoded=True: the signature covers exactly these bytes.
-    return URL(
-        f"{base}/fapi/v1/leverageBracket?{query}&signature={sign(query, secret)}", encoded=True
-    )
+    return URL(f"{base}{path}?{query}&signature={sign(query, secret)}", encoded=True)
 
 
 KEY = {"X-MBX-APIKEY": DEMO_API_KEY}
@@ -507,8 +554,13 @@ async def test_leverage_brackets_signed(serve: Start, session: aiohttp.ClientSes
     for prev, cur in itertools.pairwise(brackets):
         assert cur["notionalFloor"] == prev["notionalCap"]
         assert cur["initialLeverage"] < prev["initialLeverage"]
-    # cum is written as the exchange's double ("cum":0.0), exact decimals elsewhere.
-    assert b'"cum":0.0' in raw and b'"maintMarginRatio":0.004' in raw
+    # One symbol alone: a whole cum is an integer ("cum":0, the official SDK's
+    # model wants one); exact decimals elsewhere.
+    assert b'"cum":0}' in raw and b'"maintMarginRatio":0.004' in raw
+    assert all(isinstance(b["cum"], int) for b in brackets if b["cum"] == int(b["cum"]))
+    async with session.get(signed_url(base, ""), headers=KEY) as r:
+        # The list writes cum as the exchange's double ("cum":0.0).
+        assert b'"cum":0.0' in await r.read()
 
 
 @pytest.mark.parametrize(
@@ -771,7 +823,7 @@ async def test_chaos_every_connection_meets_one_fault_and_the_log_agrees(
         frames = 0
         async with session.ws_connect(url, autoping=False) as ws:
             if plan.kind == "silent":
-                await until(
+                await wait_until(
                     lambda i=conn_id: any(c.id == i and c.silent for c in state.connections),
                     timeout=10,
                 )
@@ -800,7 +852,7 @@ async def test_chaos_every_connection_meets_one_fault_and_the_log_agrees(
                     assert msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR)
                     assert ws.close_code == 1006
         received[conn_id] = frames, got
-    await until(lambda: not state.connections)
+    await wait_until(lambda: not state.connections, timeout=2)
     await serve.runners[base].cleanup()
     record = read_sent_log(log)
     assert record.bad_lines == 0

@@ -31,10 +31,9 @@ import pytest
 from aiohttp import web
 
 from binmon.cli import main
-from binmon.errors import BinmonError, FatalConnectionError, UsageProblem
+from binmon.errors import BinmonError, FatalConnectionError, RestError, UsageProblem
 from binmon.signed_rest import (
     Credentials,
-    ExchangeError,
     SignedClient,
     credentials_from_env,
     retry_after_seconds,
@@ -317,7 +316,7 @@ async def test_minus_1021_twice_is_an_error(aiohttp_server: Any) -> None:
     ]
     base = await _serve(aiohttp_server, fake)
     async with _client(base) as client:
-        with pytest.raises(ExchangeError, match="even after resyncing") as info:
+        with pytest.raises(RestError, match="even after resyncing") as info:
             await client.leverage_brackets("BTCUSDT")
     assert info.value.code == -1021
     assert fake.time_calls == 2 and fake.bracket_calls == 2
@@ -337,7 +336,7 @@ async def test_key_and_signature_errors(
     fake = SignedExchange()
     base = await _serve(aiohttp_server, fake)
     async with _client(base, key=key, secret=secret) as client:
-        with pytest.raises(ExchangeError) as info:
+        with pytest.raises(RestError) as info:
             await client.leverage_brackets("BTCUSDT")
     assert info.value.code == code
     message = str(info.value)

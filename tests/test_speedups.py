@@ -2,44 +2,49 @@
 
 Whatever the accelerator accepts it must encode byte for byte as the Python
 path does; whatever the Python path rejects (or takes apart) the accelerator
-must decline, returning None.
+must decline, returning None. The same holds for recording lines against the
+replay's Python path. (fuzz/fuzz_speedups.py keeps searching for a counterexample.)
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from binmon.jsonl import encode_assets
-from binmon.protocol import AssetIndex, decode_message
+from binmon.protocol import decode_message
+from binmon.recording import SNAPSHOT_STREAM
+from tests import speedups_oracle
 from tests.exchange import ASSET, asset_frame
 
 speedups = pytest.importorskip("binmon._speedups")
 fast = speedups.asset_index_lines
+fast_recorded = speedups.recorded_asset_index_lines
+reference = speedups_oracle.live
+recorded_reference = speedups_oracle.recorded
 
-
-def reference(message: str | bytes) -> tuple[bytes, int, int, int, str] | None:
-    frame = decode_message(message)
-    if frame.malformed or not frame.events or frame.stream is None:
-        return None
-    events = frame.events
-    assert all(isinstance(e, AssetIndex) for e in events)
-    return (
-        encode_assets(events),  # type: ignore[arg-type]
-        len(events),
-        events[0].event_time,
-        events[-1].event_time,
-        frame.stream,
-    )
+# The outside audit's counterexample: a receive time with a leading zero, which
+# is not JSON (and on a stream name the replay does not take for asset index).
+LEADING_ZERO = (
+    '{"recv_time":01,"stream":"s","data":{"e":"assetIndexUpdate","E":0,"s":"A","i":"0",'
+    '"b":"0","a":"0","B":"0","A":"0","q":"0","g":"0","Q":"0","G":"0"}}'
+)
 
 
 def agree(message: str | bytes) -> None:
     got = fast(message)
     if got is not None:
         assert got == reference(message)
+    got = fast_recorded(message)
+    if got is not None:
+        assert got == recorded_reference(message)
+
+
+def recording_line(stream: str, data: object, recv_time: object = 9) -> str:
+    return json.dumps({"recv_time": recv_time, "stream": stream, "data": data})
 
 
 def test_a_real_shaped_frame_takes_the_fast_path() -> None:
@@ -52,41 +57,106 @@ def test_a_real_shaped_frame_takes_the_fast_path() -> None:
 def test_single_object_payload_and_recording_lines() -> None:
     one = json.dumps({"stream": "btcusd@assetIndex", "data": dict(ASSET, E=5, s="BTCUSD")})
     assert fast(one) == reference(one)
-    line = json.dumps(
-        {"recv_time": 9, "stream": "!assetIndex@arr", "data": [dict(ASSET, E=5, s="X")]}
+    for stream in ("!assetIndex@arr", "btcusd@assetIndex"):
+        line = recording_line(stream, [dict(ASSET, E=5, s="X")])
+        result = fast_recorded(line)
+        assert result is not None and result[1] == 1
+        assert result == recorded_reference(line)
+        assert fast_recorded(line.encode()) == result
+
+
+def test_a_receive_time_with_a_leading_zero_is_declined() -> None:
+    # Python rejects it (JSON forbids leading zeros): a malformed frame.
+    assert decode_message(LEADING_ZERO).malformed == 1
+    assert fast(LEADING_ZERO) is None
+    assert fast_recorded(LEADING_ZERO) is None
+    on_asset_stream = LEADING_ZERO.replace('"stream":"s"', '"stream":"!assetIndex@arr"')
+    assert recorded_reference(on_asset_stream) is None
+    assert fast_recorded(on_asset_stream) is None
+    # Without the zero the very same line takes the fast path: the zero is what is refused.
+    fixed = on_asset_stream.replace('"recv_time":01', '"recv_time":1')
+    assert fast_recorded(fixed) is not None
+    assert fast_recorded(fixed) == recorded_reference(fixed)
+
+
+@pytest.mark.parametrize("recv_time", ["01", "00", "-1", "1.0", "1e3", '"1"', "null", ""])
+def test_a_receive_time_that_is_not_a_plain_integer_is_declined(recv_time: str) -> None:
+    line = recording_line("!assetIndex@arr", [dict(ASSET, E=5, s="X")], "RECV").replace(
+        '"RECV"', recv_time
     )
-    result = fast(line)
-    assert result is not None and result[1] == 1
+    assert fast_recorded(line) is None
+
+
+def test_a_recording_line_without_its_receive_time_is_declined() -> None:
+    # The replay's Python path takes only recorded frames, which have one.
+    line = json.dumps({"stream": "!assetIndex@arr", "data": [dict(ASSET, E=5, s="X")]})
+    assert recorded_reference(line) is None
+    assert fast_recorded(line) is None
+    # A live message is exactly that envelope, and the live path takes it.
+    assert fast(line) is not None and fast(line) == reference(line)
 
 
 @pytest.mark.parametrize(
-    "message",
-    [
-        b"",
-        b"garbage",
-        b'{"stream":"x","data":[]}',
-        b'{"result":null,"id":1}',
-        b'{"stream":"!contractInfo","data":{"e":"contractInfo","E":1,"s":"X"}}',
-        asset_frame(1).replace('"i":"0.27462452"', '"i":"abc"').encode(),
-        asset_frame(1).replace('"i":"0.27462452"', '"i":"01"').encode(),
-        asset_frame(1).replace('"s":"ADAUSD"', '"s":"AD\\"AUSD"').encode(),
-        asset_frame(1).replace('"s":"ADAUSD"', '"s":"[bold]"').encode(),
-        asset_frame(1).replace('"E":1', '"E":-1').encode(),
-        asset_frame(1).replace('"E":1', '"E":1.5').encode(),
-        asset_frame(1).replace('"e":"assetIndexUpdate"', '"e":"x"').encode(),
-        asset_frame(1).replace('"G":"0.28835575"', '"G":"0.28835575","extra":1').encode(),
-        asset_frame(1).replace(',"G":"0.28835575"', "").encode(),
-        asset_frame(1)[:-5].encode(),
-        asset_frame(1).encode() + b"x",
-    ],
+    "stream", ["!contractInfo", SNAPSHOT_STREAM, "btcusd@assetindex", "assetIndex", "x"]
 )
+def test_a_recording_line_on_another_stream_is_declined(stream: str) -> None:
+    # The replay sends such a line down the contract path (or seeds the book
+    # from it), so its asset index events must not be written as such.
+    line = recording_line(stream, [dict(ASSET, E=5, s="X")])
+    assert recorded_reference(line) is None
+    assert fast_recorded(line) is None
+
+
+def test_a_live_message_with_a_receive_time_is_declined() -> None:
+    # Only a recording line has one; each entry point takes its own envelope.
+    line = recording_line("!assetIndex@arr", [dict(ASSET, E=5, s="X")])
+    assert fast_recorded(line) is not None
+    assert fast(line) is None
+
+
+def test_a_repeated_envelope_key_is_declined() -> None:
+    element = dict(ASSET, E=5, s="X")
+    body = json.dumps(element)
+    for line in (
+        f'{{"recv_time":1,"recv_time":2,"stream":"!assetIndex@arr","data":[{body}]}}',
+        f'{{"recv_time":1,"stream":"!assetIndex@arr","stream":"!assetIndex@arr","data":[{body}]}}',
+        f'{{"recv_time":1,"stream":"!assetIndex@arr","data":[{body}],"data":[{body}]}}',
+    ):
+        assert fast_recorded(line) is None
+
+
+# Frames the accelerator must leave to the Python path (also the fuzzer's seeds).
+DECLINED = [
+    b"",
+    b"garbage",
+    b'{"stream":"x","data":[]}',
+    b'{"result":null,"id":1}',
+    b'{"stream":"!contractInfo","data":{"e":"contractInfo","E":1,"s":"X"}}',
+    asset_frame(1).replace('"i":"0.27462452"', '"i":"abc"').encode(),
+    asset_frame(1).replace('"i":"0.27462452"', '"i":"01"').encode(),
+    asset_frame(1).replace('"s":"ADAUSD"', '"s":"AD\\"AUSD"').encode(),
+    asset_frame(1).replace('"s":"ADAUSD"', '"s":"[bold]"').encode(),
+    asset_frame(1).replace('"E":1', '"E":-1').encode(),
+    asset_frame(1).replace('"E":1', '"E":1.5').encode(),
+    asset_frame(1).replace('"e":"assetIndexUpdate"', '"e":"x"').encode(),
+    asset_frame(1).replace('"G":"0.28835575"', '"G":"0.28835575","extra":1').encode(),
+    asset_frame(1).replace(',"G":"0.28835575"', "").encode(),
+    asset_frame(1)[:-5].encode(),
+    asset_frame(1).encode() + b"x",
+    LEADING_ZERO.encode(),
+]
+
+
+@pytest.mark.parametrize("message", DECLINED)
 def test_declines_what_it_does_not_own(message: bytes) -> None:
     assert fast(message) is None
     assert fast(message.decode(errors="replace")) is None
+    assert fast_recorded(message) is None
 
 
 def test_not_a_string_is_declined() -> None:
     assert fast(5) is None  # type: ignore[arg-type]
+    assert fast_recorded(None) is None  # type: ignore[arg-type]
 
 
 json_number = st.from_regex(
@@ -130,6 +200,38 @@ def messages(draw: st.DrawFn) -> str:
 def test_agrees_with_the_python_path(message: str) -> None:
     agree(message)
     agree(message.encode())
+
+
+# A receive time as a recording may (or must not) carry it, as JSON text; None: absent.
+recv_time_text = st.one_of(
+    st.none(),
+    st.integers(0, 2**62).map(str),
+    st.sampled_from(["01", "-1", "1.5", "1e3", '"7"', "null", "007", "0"]),
+)
+any_stream = st.sampled_from(
+    ["!assetIndex@arr", "btcusd@assetIndex", "!contractInfo", SNAPSHOT_STREAM, "s", "@assetIndex"]
+)
+
+
+@st.composite
+def recording_lines(draw: st.DrawFn) -> str:
+    envelope = json.loads(draw(messages()))
+    envelope["stream"] = draw(any_stream)
+    body = json.dumps(envelope)
+    recv_time = draw(recv_time_text)
+    if recv_time is None:
+        return body
+    if draw(st.booleans()):
+        return f'{{"recv_time":{recv_time},{body[1:]}'
+    return f'{body[:-1]},"recv_time":{recv_time}}}'
+
+
+@given(recording_lines())
+@settings(max_examples=400, deadline=None)
+@example(LEADING_ZERO)
+def test_recording_lines_agree_with_the_replay_path(line: str) -> None:
+    agree(line)
+    agree(line.encode())
 
 
 @given(st.binary(max_size=400))
@@ -188,3 +290,27 @@ def test_text_that_cannot_be_utf8_is_left_to_the_python_path() -> None:
     frame = asset_frame(1).replace("ADAUSD", "\ud800USD")
     assert fast(frame) is None
     assert decode_message(frame).malformed == 1
+
+
+def test_a_replay_writes_only_what_the_python_path_would(tmp_path: Path) -> None:
+    """End to end: ``assets --from`` as fast as possible (the C path), on lines
+    that must not reach it as asset index events."""
+    from click.testing import CliRunner
+
+    from binmon.cli import cli
+
+    data = json.loads(asset_frame(5, ("ADAUSD",)))["data"]
+    lines = [
+        recording_line("!assetIndex@arr", data, 1),
+        json.dumps({"stream": "!assetIndex@arr", "data": data}),  # no receive time
+        recording_line("!contractInfo", data, 2),
+        recording_line(SNAPSHOT_STREAM, data, 3),
+        recording_line("!assetIndex@arr", data, "RECV").replace('"RECV"', "04"),
+        recording_line("!assetIndex@arr", json.loads(asset_frame(6, ("BTCUSD",)))["data"], 5),
+    ]
+    path = tmp_path / "day.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    result = CliRunner().invoke(cli, ["assets", "--from", str(path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    written = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["symbol"], e["event_time"]) for e in written] == [("ADAUSD", 5), ("BTCUSD", 6)]

@@ -29,6 +29,7 @@ import pytest
 from aiohttp import web
 
 from tests.exchange import FakeExchange, asset_frame, contract_frame, hold, symbol_info
+from tests.waiting import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW_MS = int(time.time() * 1000)
@@ -82,15 +83,17 @@ class PtyProcess:
         return next((ln for ln in self.screen.display if ln.startswith(starts)), "")
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; screen:\n{self.text}")
+        def reached() -> bool:
+            if condition():
+                return True
             if self.status is None:
                 self._poll_exit()
                 if self.status is not None and not condition():
                     pytest.fail(f"binmon exited ({self.status}) before {what}:\n{self.text}")
-            self.pump()
+            return False
+
+        # Reading the terminal is the wait: it blocks until the child writes.
+        wait_until_sync(reached, timeout, lambda: f"{what}; screen:\n{self.text}", self.pump)
 
     def wait_for_text(self, *needles: str, timeout: float = 8.0) -> None:
         """Wait until every needle is on screen at once (a paint may arrive in pieces)."""
@@ -110,14 +113,16 @@ class PtyProcess:
             self.status = os.waitstatus_to_exitcode(status)
 
     def wait_exit(self, timeout: float = 8.0) -> int:
-        deadline = time.monotonic() + timeout
-        while self.status is None:
-            if time.monotonic() > deadline:
-                pytest.fail(f"binmon did not exit; screen:\n{self.text}")
-            self.pump()  # keep reading: a child blocked on a full pty never exits
-            self._poll_exit()
+        def exited() -> bool:
+            if self.status is None:
+                self._poll_exit()
+            return self.status is not None
+
+        # Keep reading meanwhile: a child blocked on a full pty never exits.
+        wait_until_sync(exited, timeout, lambda: f"binmon to exit; screen:\n{self.text}", self.pump)
         while self.pump(0):
             pass
+        assert self.status is not None
         return self.status
 
     def terminal_modes(self) -> list[Any]:

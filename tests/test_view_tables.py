@@ -8,18 +8,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 
-from binmon.commands.options import Endpoints
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.filters import Filters
 from binmon.protocol import AssetIndex, Bracket, ContractInfo
+from binmon.run_config import Endpoints
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.state import Contract, ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
@@ -31,6 +30,7 @@ from binmon.view.tables import (
     log_section,
     status_line,
 )
+from tests.waiting import wait_until
 
 # 2025-12-24 07:49:09.558 UTC; the monotonic clock is arbitrary.
 NOW = Now(wall_ms=1766562549558.0, mono=5000.0)
@@ -554,7 +554,7 @@ def test_runner_gets_a_live_view_with_sort_options() -> None:
     assert view.model.asset_sort == "price"
     with pytest.raises(ValueError):
         view.sort = "volume"
-    assert isinstance(make_live_view(runner), LiveView)
+    assert isinstance(make_live_view(runner.view_input()), LiveView)
 
 
 def test_keys() -> None:
@@ -578,7 +578,7 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     runner = make_runner((ASSETS,), assets=("BTCUSD",))
     view = runner.view
     assert isinstance(view, LiveView)
-    view.seed_assets(
+    view.asset_snapshot(
         [
             asset("ADAUSD", T, "0.27462452", *ADA, *ADA_AUTO),
             asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO),
@@ -587,56 +587,31 @@ def test_seed_assets_keeps_the_assets_asked_for() -> None:
     assert list(view.model.assets) == ["BTCUSD"]
     # A late seed never overwrites newer stream data, nor flashes.
     view.assets([asset("BTCUSD", T + 5000, "86000.00000000", *BTC, *BTC_AUTO)], None)
-    view.seed_assets([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
+    view.asset_snapshot([asset("BTCUSD", T, "86168.37311999", *BTC, *BTC_AUTO)])
     assert view.model.assets["BTCUSD"].event.index_price == "86000.00000000"
 
 
-async def test_refresh_loop_is_capped_and_owns_diagnostics_only_while_running() -> None:
+async def test_refresh_loop_paints_and_owns_diagnostics_only_while_running() -> None:
+    # (How often it paints under a flood of data, at most four times a second,
+    # is measured in benchmarks/view.py: a rate is a timing, not a unit test.)
     runner = make_runner()
     view = runner.view
     assert isinstance(view, LiveView)
     out = runner.env.stdout
     assert isinstance(out, io.BytesIO)
     task = asyncio.create_task(view.run(runner.stop))
-    await asyncio.sleep(0.05)
-    assert runner.diag.sink is not None
+    await wait_until(lambda: runner.diag.sink is not None, what="the view to take diagnostics")
     runner.diag.info("asset index: connection closed; reconnecting in 0.5s")
-    # Data as fast as it comes: paints stay at or under four a second.
-    started = time.monotonic()
-    k = 0
-    while time.monotonic() - started < 1.0:
-        k += 1
-        view.assets([asset("ADAUSD", T + k, f"0.{k:08d}", *ADA, *ADA_AUTO)], None)
-        await asyncio.sleep(0.01)
+    view.assets([asset("ADAUSD", T + 1, "0.12345678", *ADA, *ADA_AUTO)], None)
+    await wait_until(lambda: b"0.12345678" in out.getvalue(), what="a paint with the update")
     runner.stop.set()
     await asyncio.wait_for(task, 2)
     written = out.getvalue()
-    paints = written.count(b"\x1b[H")
-    assert 3 <= paints <= 6, paints
     assert b"\x1b[?1049h" in written and b"\x1b[?1049l" in written
     assert b"reconnecting in 0.5s" in written  # the diagnostic went to the screen…
     assert runner.env.stderr.getvalue() == ""  # type: ignore[attr-defined]
     assert runner.diag.sink is None  # …and stderr is back afterwards
     assert b"\x1b[3" not in written  # NO_COLOR: no foreground colours
-
-
-def test_a_frame_of_700_contracts_renders_within_budget() -> None:
-    from rich.screen import Screen
-
-    model = build_model()
-    for i in range(700 - len(model.contracts)):
-        model.contracts[f"Z{i:03d}USDT"] = Contract(
-            f"Z{i:03d}USDT", f"Z{i:03d}USDT", "PERPETUAL", "TRADING", 4133404800000, T, "UM"
-        )
-    model.contracts_version += 1
-    console = Console(width=200, height=50, file=io.StringIO(), force_terminal=True)
-    times = []
-    for _ in range(25):
-        started = time.perf_counter()
-        console.print(Screen(render_screen(model, 200, 50, NOW)))
-        times.append(time.perf_counter() - started)
-    # The budget is 15 ms a frame (about 4 ms measured); slow CI machines get slack.
-    assert sorted(times)[len(times) // 2] < 0.030
 
 
 def test_a_replay_is_shown_on_its_own_clock() -> None:

@@ -10,7 +10,18 @@ import importlib
 
 import click
 
-_NAMES = ("watch", "assets", "contracts", "brackets", "record", "serve", "demo")
+_NAMES = (
+    "watch",
+    "assets",
+    "contracts",
+    "brackets",
+    "record",
+    "exporter",
+    "serve",
+    "demo",
+    "upcoming",
+    "config",
+)
 
 
 def _load() -> list[click.Command]:

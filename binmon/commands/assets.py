@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from binmon.commands.options import stream_options
+from binmon.commands.options import StreamOptions, stream_options
 from binmon.commands.streaming import run_stream
 
 
@@ -21,7 +19,7 @@ Examples:
 )
 @click.argument("assets", nargs=-1, metavar="[ASSET]...")
 @stream_options
-def command(assets: tuple[str, ...], **opts: Any) -> None:
+def command(assets: tuple[str, ...], options: StreamOptions) -> None:
     """Asset index: index price, bid/ask buffers and rates, auto-exchange rates.
 
     With no ASSET, the `!assetIndex@arr` stream (every asset, every second);
@@ -30,4 +28,4 @@ def command(assets: tuple[str, ...], **opts: Any) -> None:
     """
     from binmon.runner import ASSETS
 
-    run_stream((ASSETS,), opts, assets=tuple(a.upper() for a in assets))
+    run_stream((ASSETS,), options, assets=tuple(a.upper() for a in assets))

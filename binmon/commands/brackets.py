@@ -14,11 +14,11 @@ import click
 
 from binmon.commands.options import (
     current_env,
-    endpoints,
     rest_url_options,
     verbosity,
     verbosity_options,
 )
+from binmon.endpoints import endpoints
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from binmon.commands.options import stream_options
+from binmon.commands.options import StreamOptions, stream_options
 from binmon.commands.streaming import run_stream
 
 
@@ -20,7 +18,7 @@ Examples:
 """,
 )
 @stream_options
-def command(**opts: Any) -> None:
+def command(options: StreamOptions) -> None:
     """Contract info (`!contractInfo`): status, listings, delistings, bracket changes.
 
     Each event carries `changes`: what differs from the last state binmon knew
@@ -28,4 +26,4 @@ def command(**opts: Any) -> None:
     """
     from binmon.runner import CONTRACTS
 
-    run_stream((CONTRACTS,), opts)
+    run_stream((CONTRACTS,), options)

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from binmon.commands.options import verbosity_options
+from binmon.commands.options import StreamOptions, collect_stream_options, verbosity_options
 from binmon.commands.streaming import build_run
 
 
@@ -33,7 +31,8 @@ Examples:
     "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
 )
 @verbosity_options
-def command(seed: int | None, rate: float, **opts: Any) -> None:
+@collect_stream_options
+def command(seed: int | None, rate: float, options: StreamOptions) -> None:
     """`watch` against a local simulated exchange: needs no network at all.
 
     Starts `binmon serve` in-process on a free port with a generated scenario
@@ -43,7 +42,7 @@ def command(seed: int | None, rate: float, **opts: Any) -> None:
     import asyncio
     import random
 
-    from binmon.commands.options import Endpoints
+    from binmon.run_config import Endpoints
     from binmon.runner import ASSETS, CONTRACTS, Runner
     from binmon.server import ServerConfig, start_server
 
@@ -54,9 +53,7 @@ def command(seed: int | None, rate: float, **opts: Any) -> None:
         server, port = await start_server(server_config, "127.0.0.1", 0)
         try:
             local = Endpoints(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
-            config, env, diag = build_run(
-                (ASSETS, CONTRACTS), {**opts, "endpoints": local}, demo=True
-            )
+            config, env, diag = build_run((ASSETS, CONTRACTS), options, endpoints=local, demo=True)
             diag.info(f"demo: simulated exchange on {local.ws_url} (no network used)")
             await Runner(config, env, diag).run()
         finally:

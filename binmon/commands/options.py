@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
+
 if TYPE_CHECKING:
+    from binmon.endpoints import Listen
     from binmon.env import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,7 +82,7 @@ def connection_options(f: F) -> F:
     f = click.option(
         "--max-connection-age",
         type=click.FloatRange(min=1),
-        default=23 * 3600,
+        default=MAX_CONNECTION_AGE,
         show_default=True,
         metavar="SECONDS",
         help="Open a replacement connection after this long (Binance closes at 24 h).",
@@ -86,7 +90,7 @@ def connection_options(f: F) -> F:
     f = click.option(
         "--stale-after",
         type=click.FloatRange(min=0.1),
-        default=10.0,
+        default=STALE_AFTER,
         show_default=True,
         metavar="SECONDS",
         help="Reconnect when the asset index stream has been silent this long.",
@@ -198,9 +202,93 @@ def sort_options(f: F) -> F:
     return f
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    from binmon.endpoints import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        "metrics_listen",
+        metavar="HOST:PORT",
+        callback=_listen,
+        help="Also serve Prometheus metrics (/metrics) and a health check (/healthz) "
+        "on HOST:PORT while running, e.g. 127.0.0.1:9477.",
+    )(f)
+
+
+def listen_option(default: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--listen",
+            "metrics_listen",
+            metavar="HOST:PORT",
+            default=default,
+            show_default=True,
+            callback=_listen,
+            help="Serve /metrics and /healthz here ([::1]:PORT for IPv6, 0.0.0.0:PORT "
+            "for every interface, PORT 0 for any free port).",
+        )(f)
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """The flags of the streaming commands, typed; a command without a flag gets its default."""
+
+    ws_url: str | None = None
+    rest_url: str | None = None
+    testnet: bool = False
+    stale_after: float = STALE_AFTER
+    max_connection_age: float = MAX_CONNECTION_AGE
+    json_output: bool = False
+    raw: bool = False
+    count: int | None = None
+    duration: float | None = None
+    from_file: str | None = None
+    speed: float | None = None
+    symbols: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    market: str | None = None
+    changes_only: bool = False
+    sort: str | None = None
+    contract_sort: str | None = None
+    metrics_listen: Listen | None = None
+
+
+_STREAM_FIELDS = frozenset(f.name for f in fields(StreamOptions))
+
+
+def collect_stream_options(f: F) -> F:
+    """Hand the command one ``options: StreamOptions`` instead of a keyword per flag.
+
+    Apply it after the option decorators (above them in the source).
+    """
+
+    def command(*args: Any, **kwargs: Any) -> Any:
+        picked = {name: kwargs.pop(name) for name in list(kwargs) if name in _STREAM_FIELDS}
+        return f(*args, options=StreamOptions(**picked), **kwargs)
+
+    return cast(F, functools.update_wrapper(command, f))
+
+
 def stream_options(f: F) -> F:
-    """Everything the streaming commands share (watch, assets, contracts)."""
+    """Everything the streaming commands share (watch, assets, contracts).
+
+    The command receives them as one ``options: StreamOptions``.
+    """
+    f = collect_stream_options(f)
     for decorator in (
+        metrics_option,
         sort_options,
         contract_filter_options,
         symbol_option,
@@ -210,53 +298,3 @@ def stream_options(f: F) -> F:
     ):
         f = decorator(f)
     return f
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    ws_url: str
-    rest_url: str
-    # Only the testnet may still need the legacy paths (BINANCE.md).
-    legacy_fallback: bool = False
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be used, or None."""
-    import yarl
-
-    if any(c.isspace() for c in url):
-        return "it contains white space"
-    try:
-        parsed = yarl.URL(url)
-        host, port = parsed.host, parsed.port
-    except (ValueError, TypeError) as exc:
-        return str(exc) or "cannot be parsed"
-    if not host:
-        return "it has no host"
-    if port is not None and not 0 < port < 65536:
-        return f"port {port} is out of range"
-    return None
-
-
-def endpoints(ws_url: str | None, rest_url: str | None, testnet: bool) -> Endpoints:
-    from binmon import protocol
-    from binmon.errors import FatalConnectionError
-
-    for name, url, schemes in (
-        ("--ws-url", ws_url, ("ws://", "wss://")),
-        ("--rest-url", rest_url, ("http://", "https://")),
-    ):
-        if url is None:
-            continue
-        if not url.lower().startswith(schemes):
-            raise FatalConnectionError(
-                f"invalid {name} {url!r}: it must start with {' or '.join(schemes)}"
-            )
-        problem = url_problem(url)
-        if problem:
-            raise FatalConnectionError(f"invalid {name} {url!r}: {problem}")
-    return Endpoints(
-        ws_url=ws_url or (protocol.TESTNET_WS_URL if testnet else protocol.DEFAULT_WS_URL),
-        rest_url=rest_url or (protocol.TESTNET_REST_URL if testnet else protocol.DEFAULT_REST_URL),
-        legacy_fallback=testnet and ws_url is None,
-    )

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import click
 
-from binmon.commands.options import connection_options, verbosity_options
+from binmon.commands.options import (
+    StreamOptions,
+    collect_stream_options,
+    connection_options,
+    metrics_option,
+    verbosity_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -16,6 +22,7 @@ Examples:
   binmon record assets.jsonl --only assets --duration 3600
   binmon record contracts.jsonl --only contracts
   binmon assets --from day.jsonl.gz --json       replay it later
+  binmon record day.jsonl.gz --metrics 127.0.0.1:9477   and let Prometheus watch it
 """,
 )
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
@@ -30,9 +37,11 @@ Examples:
 @click.option(
     "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
 )
+@metrics_option
 @connection_options
 @verbosity_options
-def command(file: str, only: str | None, **opts: Any) -> None:
+@collect_stream_options
+def command(file: str, only: str | None, options: StreamOptions) -> None:
     """Write every received frame to FILE, with its receive time.
 
     One JSON line per frame: {"recv_time":ms,"stream":name,"data":payload},
@@ -44,4 +53,4 @@ def command(file: str, only: str | None, **opts: Any) -> None:
     kinds = {"assets": (ASSETS,), "contracts": (CONTRACTS,)}.get(
         (only or "").lower(), (ASSETS, CONTRACTS)
     )
-    run_stream(kinds, {**opts, "json_output": True}, record_path=file)
+    run_stream(kinds, replace(options, json_output=True), record_path=file)

@@ -6,56 +6,61 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from binmon.commands.options import current_env, endpoints, verbosity
+from binmon.commands.options import StreamOptions, current_env, verbosity
 
 if TYPE_CHECKING:
     from binmon.diag import Diagnostics
+    from binmon.endpoints import Endpoints
     from binmon.env import Environment
-    from binmon.runner import RunConfig
+    from binmon.run_config import RunConfig
 
 
-def run_stream(kinds: tuple[str, ...], opts: dict[str, Any], **extra: Any) -> None:
+def run_stream(kinds: tuple[str, ...], options: StreamOptions, **extra: Any) -> None:
     """Build the run from parsed options and stream until a stop condition."""
     from binmon.runner import run
 
-    run(*build_run(kinds, opts, **extra))
+    run(*build_run(kinds, options, **extra))
 
 
 def build_run(
-    kinds: tuple[str, ...], opts: dict[str, Any], **extra: Any
+    kinds: tuple[str, ...],
+    options: StreamOptions,
+    *,
+    endpoints: Endpoints | None = None,
+    **extra: Any,
 ) -> tuple[RunConfig, Environment, Diagnostics]:
+    """The typed run configuration of a command; ``extra`` sets RunConfig fields no flag sets."""
     from binmon.connection import ConnectionSettings
     from binmon.diag import Diagnostics
+    from binmon.endpoints import endpoints as checked_endpoints
     from binmon.filters import Filters
-    from binmon.runner import RunConfig
+    from binmon.run_config import RunConfig
 
     env = current_env()
-    json_output = bool(opts.get("json_output")) or bool(opts.get("raw")) or not env.stdout_isatty
     config = RunConfig(
         kinds=kinds,
-        endpoints=opts.get("endpoints")
-        or endpoints(opts.get("ws_url"), opts.get("rest_url"), bool(opts.get("testnet"))),
+        endpoints=endpoints or checked_endpoints(options.ws_url, options.rest_url, options.testnet),
         filters=Filters.build(
-            symbols=opts.get("symbols", ()),
-            statuses=opts.get("statuses", ()),
-            types=opts.get("types", ()),
-            market=opts.get("market"),
-            changes_only=bool(opts.get("changes_only")),
+            symbols=options.symbols,
+            statuses=options.statuses,
+            types=options.types,
+            market=options.market,
+            changes_only=options.changes_only,
         ),
-        json=json_output,
-        raw=bool(opts.get("raw")),
-        count=opts.get("count"),
-        duration=opts.get("duration"),
-        from_file=opts.get("from_file"),
-        speed=opts.get("speed"),
-        sort=opts.get("sort"),
-        contract_sort=opts.get("contract_sort"),
+        json=options.json_output or options.raw or not env.stdout_isatty,
+        raw=options.raw,
+        count=options.count,
+        duration=options.duration,
+        from_file=options.from_file,
+        speed=options.speed,
+        sort=options.sort,
+        contract_sort=options.contract_sort,
+        metrics_listen=options.metrics_listen,
         settings=ConnectionSettings(
-            stale_after=opts.get("stale_after", 10.0),
-            max_age=opts.get("max_connection_age", 23 * 3600.0),
+            stale_after=options.stale_after, max_age=options.max_connection_age
         ),
         **extra,
     )
-    if config.speed is not None and config.from_file is None:
+    if options.speed is not None and options.from_file is None:
         raise click.UsageError("--speed goes with --from")
     return config, env, Diagnostics(env.stderr, verbosity())

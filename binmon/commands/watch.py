@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from binmon.commands.options import stream_options
+from binmon.commands.options import StreamOptions, stream_options
 from binmon.commands.streaming import run_stream
 
 
@@ -19,8 +17,8 @@ Examples:
 """,
 )
 @stream_options
-def command(**opts: Any) -> None:
+def command(options: StreamOptions) -> None:
     """Both streams at once: asset index table, contract table and recent changes."""
     from binmon.runner import ASSETS, CONTRACTS
 
-    run_stream((ASSETS, CONTRACTS), opts)
+    run_stream((ASSETS, CONTRACTS), options)

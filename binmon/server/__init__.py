@@ -74,10 +74,14 @@ class ServerConfig:
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing binmon.server must not import aiohttp.
-    if name in ("make_app", "start_server", "ServerState"):
+    if name in ("make_app", "start_server"):
         from binmon.server import app
 
         return getattr(app, name)
+    if name == "ServerState":
+        from binmon.server import state
+
+        return state.ServerState
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -13,25 +13,55 @@ same sequence of ``now_ms`` give the same frames, and a faster tick rate
 speeds contract events up proportionally. Published decimals are exact:
 prices are integer units of 1e-8, rates and cumulative amounts are computed
 with :class:`~decimal.Decimal` and quantized; no float ever reaches the wire.
+
+Over 500 lines: it is one class, :class:`Scenario`, a single state machine
+whose event kinds all share its random stream, schedule and universe. What it
+draws on lives beside it: the wire structs (:mod:`~binmon.server.wire`),
+bracket ladders (:mod:`~binmon.server.ladders`), the asset index walk
+(:mod:`~binmon.server.asset_walk`) and the contract universe
+(:mod:`~binmon.server.contracts`).
 """
 
 from __future__ import annotations
 
-import calendar
 import heapq
 import random
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
 
 import msgspec
 
 from binmon.protocol import PERPETUAL_DELIVERY_MS
+from binmon.server.asset_walk import ASSETS, AssetSpec, AssetWalk
+from binmon.server.contracts import (
+    BASES,
+    CM,
+    CM_BASES,
+    CONSONANTS,
+    GONE,
+    LARGE,
+    LIVE,
+    SUBTYPES,
+    UM,
+    VOWELS,
+    Contract,
+    delivery_suffix,
+    quarter_deliveries,
+)
+from binmon.server.ladders import Rung, build_brackets, ladder_rungs, nice_between
+from binmon.server.wire import (
+    AssetIndexUpdate,
+    BracketWire,
+    ContractInfoUpdate,
+    encode,
+    plain,
+    q8,
+    text8,
+)
 
-# 2026-01-01T00:00:00Z: a fixed default start so that Scenario(seed) alone is reproducible.
 DEFAULT_START_MS: Final = 1767225600000
 # Onboard time of the first Binance USD-M perpetuals (2019-09-25 08:00 UTC).
 FIRST_LISTING_MS: Final = 1569398400000
@@ -41,408 +71,6 @@ _UNITS: Final = 10**8
 _HOUR_MS: Final = 3_600_000
 _HALF_HOUR_MS: Final = 1_800_000
 _DAY_MS: Final = 86_400_000
-
-UM: Final = 1
-CM: Final = 2
-
-
-# --- wire structs (field order is the exchange's) -------------------------
-
-
-class AssetIndexUpdate(msgspec.Struct, gc=False):
-    """One ``assetIndexUpdate`` payload; every decimal is an 8-place string."""
-
-    e: str
-    E: int
-    s: str
-    i: str
-    b: str
-    a: str
-    B: str
-    A: str
-    q: str
-    g: str
-    Q: str
-    G: str
-
-
-class BracketWire(msgspec.Struct, frozen=True, gc=False):
-    """One ``bks`` element. ``mmr``/``cf`` are exact decimals, encoded as JSON numbers."""
-
-    bs: int
-    bnf: int
-    bnc: int
-    mmr: Decimal
-    cf: Decimal
-    mi: int
-    ma: int
-
-
-class ContractInfoUpdate(msgspec.Struct, gc=False):
-    """One ``contractInfo`` payload."""
-
-    e: str
-    E: int
-    s: str
-    ps: str
-    ct: str
-    dt: int
-    ot: int
-    cs: str
-    bks: list[BracketWire]
-    st: int
-
-
-# Decimals go out as numbers with exactly their digits (``0.0065``, ``148000``).
-ENCODER: Final = msgspec.json.Encoder(decimal_format="number")
-
-
-def encode(obj: object) -> bytes:
-    return ENCODER.encode(obj)
-
-
-# --- decimals --------------------------------------------------------------
-
-
-def plain(value: Decimal) -> Decimal:
-    """``value`` without trailing zeros or an exponent (``500.00`` -> ``500``, ``0E-8`` -> ``0``).
-
-    msgspec writes a Decimal with its own exponent, so this keeps ``5E+2``
-    and ``0.0650`` off the wire.
-    """
-    return Decimal(format(value.normalize(), "f"))
-
-
-def q8(value: Decimal) -> Decimal:
-    return value.quantize(_Q8, rounding=ROUND_HALF_EVEN)
-
-
-def text8(value: Decimal) -> str:
-    # ``f`` format: Decimal("0E-8") would otherwise print as "0E-8".
-    return f"{value:f}"
-
-
-# --- leverage brackets -----------------------------------------------------
-
-# One rung of a ladder before floors and cumulative amounts are derived:
-# (max leverage, maintenance margin ratio, notional cap).
-Rung = tuple[int, Decimal, int]
-
-
-def build_brackets(rungs: list[Rung]) -> list[BracketWire]:
-    """Derive a full ladder: floor = previous cap, ``cf(n) = cf(n-1) + bnf(n)·(mmr(n) - mmr(n-1))``.
-
-    ``mi`` of a bracket is one more than the next bracket's ``ma`` (the last
-    bracket's is 1), which is how the exchange's own ladders read.
-    """
-    out: list[BracketWire] = []
-    floor = 0
-    cum = Decimal(0)
-    prev_mmr: Decimal | None = None
-    for n, (lev, mmr, cap) in enumerate(rungs, 1):
-        if prev_mmr is not None:
-            cum += floor * (mmr - prev_mmr)
-        mi = rungs[n][0] + 1 if n < len(rungs) else 1
-        out.append(BracketWire(n, floor, cap, plain(mmr), plain(cum), mi, lev))
-        floor = cap
-        prev_mmr = mmr
-    return out
-
-
-def _decimals(text: str) -> tuple[Decimal, ...]:
-    return tuple(Decimal(word) for word in text.split())
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-# (leverages, maintenance margin ratios, cap multipliers of the first cap)
-_LADDERS: Final[dict[str, tuple[tuple[int, ...], tuple[Decimal, ...], tuple[int, ...]]]] = {
-    "major": (
-        (125, 100, 75, 50, 25, 20, 10, 5, 4, 3, 2, 1),
-        _decimals("0.004 0.005 0.0065 0.01 0.02 0.025 0.05 0.1 0.125 0.15 0.25 0.5"),
-        (1, 3, 10, 40, 200, 300, 700, 1500, 2000, 2600, 4000, 6000),
-    ),
-    "large": (
-        (75, 50, 25, 20, 10, 5, 4, 2, 1),
-        _decimals("0.01 0.015 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
-        (1, 4, 12, 30, 120, 250, 400, 800, 1500),
-    ),
-    "mid": (
-        (50, 25, 20, 10, 5, 4, 2, 1),
-        _decimals("0.015 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
-        (1, 5, 10, 50, 100, 150, 300, 500),
-    ),
-    "small": (
-        (20, 10, 5, 4, 2, 1),
-        _decimals("0.025 0.05 0.1 0.125 0.25 0.5"),
-        (1, 6, 16, 40, 100, 140),
-    ),
-    "quarter": (
-        (50, 25, 20, 10, 5, 4, 2, 1),
-        _decimals("0.01 0.02 0.025 0.05 0.1 0.125 0.25 0.5"),
-        (1, 3, 8, 20, 50, 80, 150, 250),
-    ),
-}
-
-
-def ladder_rungs(kind: str, first_cap: int) -> list[Rung]:
-    levs, mmrs, mults = _LADDERS[kind]
-    return [(lev, mmr, first_cap * m) for lev, mmr, m in zip(levs, mmrs, mults, strict=True)]
-
-
-_NICE: Final = (10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 80)
-
-
-def _nice_between(lo: int, hi: int, exclude: int) -> list[int]:
-    """Round numbers strictly between ``lo`` and ``hi``, as a risk team would pick caps."""
-    found = []
-    scale = 1
-    while scale * 10 <= max(hi, 10):
-        for m in _NICE:
-            v = m * scale
-            if lo < v < hi and v != exclude:
-                found.append(v)
-        scale *= 10
-    return sorted(set(found))
-
-
-# --- asset index -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AssetSpec:
-    asset: str
-    price: str
-    buffer: str  # bid/ask buffer (b, a)
-    auto_buffer: str  # auto-exchange bid/ask buffer (q, g)
-    volatility: float  # relative standard deviation per tick
-    peg: bool = False  # stablecoin-like: mean-reverting around ``price``
-
-
-# Levels of late 2025 / early 2026. The settlement-asset stablecoins and
-# credits (BNFCR, LDUSDT, RWUSD, U, USD1) are there because the integrated
-# stream carries them; never assume this list is fixed.
-ASSETS: Final[tuple[AssetSpec, ...]] = (
-    AssetSpec("BTC", "87250.40000000", "0.05", "0.025", 0.00025),
-    AssetSpec("ETH", "2945.70000000", "0.05", "0.025", 0.00035),
-    AssetSpec("BNB", "862.30000000", "0.05", "0.025", 0.0003),
-    AssetSpec("SOL", "124.85000000", "0", "0", 0.0004),
-    AssetSpec("XRP", "1.87400000", "0.1", "0.05", 0.0004),
-    AssetSpec("ADA", "0.37120000", "0.1", "0.05", 0.0005),
-    AssetSpec("DOGE", "0.12940000", "0.1", "0.05", 0.0005),
-    AssetSpec("TRX", "0.28410000", "0", "0", 0.0003),
-    AssetSpec("DOT", "1.81200000", "0.1", "0.05", 0.0005),
-    AssetSpec("LINK", "12.64000000", "0.1", "0.05", 0.0005),
-    AssetSpec("USDT", "0.99891344", "0.0001", "0.0001", 0.00002, peg=True),
-    AssetSpec("USDC", "0.99975000", "0.0001", "0.0001", 0.00002, peg=True),
-    AssetSpec("FDUSD", "0.99840000", "0.0001", "0.0001", 0.00003, peg=True),
-    AssetSpec("BFUSD", "0.99960000", "0.0001", "0.0001", 0.00002, peg=True),
-    AssetSpec("USD1", "0.99930000", "0.0005", "0.0002", 0.00003, peg=True),
-    AssetSpec("BNFCR", "1.00000000", "0", "0", 0.0, peg=True),
-    AssetSpec("LDUSDT", "1.00210000", "0.0001", "0.0001", 0.00001, peg=True),
-    AssetSpec("RWUSD", "1.00050000", "0.0001", "0.0001", 0.00001, peg=True),
-    AssetSpec("U", "0.99980000", "0.0005", "0.0002", 0.00003, peg=True),
-)
-
-
-class _Asset:
-    """Random-walk state of one asset index entry, prices in units of 1e-8."""
-
-    __slots__ = (
-        "auto_down",
-        "auto_up",
-        "bstr",
-        "down",
-        "gstr",
-        "peg",
-        "sigma",
-        "symbol",
-        "units",
-        "up",
-    )
-
-    def __init__(self, spec: AssetSpec) -> None:
-        self.symbol = f"{spec.asset}USD"
-        self.units = int(Decimal(spec.price) * _UNITS)
-        self.peg = self.units if spec.peg else 0
-        self.sigma = spec.volatility
-        b = q8(Decimal(spec.buffer))
-        g = q8(Decimal(spec.auto_buffer))
-        self.bstr = text8(b)
-        self.gstr = text8(g)
-        # B = i(1-b), A = i(1+a), Q = i(1-q), G = i(1+g); the exchange's
-        # buffers are symmetric (b = a, q = g) in every sample seen.
-        self.down, self.up = 1 - b, 1 + b
-        self.auto_down, self.auto_up = 1 - g, 1 + g
-
-    def step(self, rng: random.Random) -> None:
-        if not self.sigma:
-            return
-        if self.peg:
-            # Mean-reverting: stablecoins wobble around their level, never drift off.
-            drift = (self.peg - self.units) * 0.05
-            self.units += round(drift + self.peg * self.sigma * rng.gauss(0.0, 1.0))
-        else:
-            self.units += round(self.units * self.sigma * rng.gauss(0.0, 1.0))
-        self.units = max(self.units, 1)
-
-    def update(self, event_ms: int) -> AssetIndexUpdate:
-        # Inlined quantize/format: this runs for every asset on every tick.
-        i = Decimal(self.units).scaleb(-8)
-        bs, gs = self.bstr, self.gstr
-        return AssetIndexUpdate(
-            "assetIndexUpdate",
-            event_ms,
-            self.symbol,
-            f"{i:f}",
-            bs,
-            bs,
-            f"{(i * self.down).quantize(_Q8, ROUND_HALF_EVEN):f}",
-            f"{(i * self.up).quantize(_Q8, ROUND_HALF_EVEN):f}",
-            gs,
-            gs,
-            f"{(i * self.auto_down).quantize(_Q8, ROUND_HALF_EVEN):f}",
-            f"{(i * self.auto_up).quantize(_Q8, ROUND_HALF_EVEN):f}",
-        )
-
-
-# --- contract universe -----------------------------------------------------
-
-# Base assets of USD-M perpetuals, oldest listings first (general knowledge of
-# the venue, not a copy of any dump). Synthetic names fill up the rest.
-_BASES: Final = _words("""
-BTC ETH BCH XRP EOS LTC TRX ETC LINK XLM ADA XMR DASH ZEC XTZ BNB ATOM ONT IOTA BAT VET NEO QTUM
-IOST THETA ALGO ZIL KNC ZRX COMP DOGE SXP KAVA BAND RLC MKR SNX DOT DEFI YFI CRV TRB RUNE SUSHI
-EGLD SOL ICX STORJ UNI AVAX ENJ FLM KSM NEAR AAVE FIL RSR LRC BEL AXS ZEN SKL GRT 1INCH CHZ SAND
-ANKR RVN SFP COTI CHR MANA ALICE HBAR ONE DENT CELR HOT MTL OGN NKN 1000SHIB BAKE GTC BTCDOM IOTX
-C98 MASK ATA DYDX 1000XEC GALA CELO AR ARPA CTSI LPT ENS PEOPLE ROSE DUSK FLOW IMX API3 GMT APE
-WOO JASMY OP INJ STG SPELL 1000LUNC LUNA2 LDO ICP APT QNT FET FXS HOOK MAGIC T HIGH MINA ASTR
-PHB GMX CFX STX ACH SSV CKB PERP TRU LQTY ID ARB JOE TLM LEVER RDNT HFT XVS BLUR EDU SUI
-1000PEPE 1000FLOKI UMA NMR MAV XVG WLD PENDLE ARKM AGLD YGG BNT OXT SEI CYBER HIFI ARK BICO LOOM
-BIGTIME BOND ORBS WAXP POLYX GAS POWR TIA CAKE MEME TOKEN ORDI STEEM ILV NTRN KAS BEAMX 1000BONK
-PYTH SUPER USTC ONG ETHW JTO 1000SATS AUCTION 1000RATS ACE MOVR NFP AI XAI WIF MANTA ONDO LSK
-ALT JUP ZETA RONIN DYM OM PIXEL STRK GLM PORTAL TON AXL MYRO METIS AEVO VANRY BOME ETHFI ENA W
-TNSR SAGA TAO OMNI REZ BB NOT TURBO IO ZK MEW LISTA ZRO RENDER BANANA RARE G SYN SYS VOXEL BRETT
-POPCAT SUN DOGS MBOX CHESS FLUX BSW QUICK NEIROETH RPL POL UXLINK 1MBABYDOGE NEIRO KDA FIDA FIO
-CATI GHST LOKA HMSTR REI COS EIGEN DIA 1000CAT SCR GOAT MOODENG SAFE SANTOS PONKE COW CETUS
-1000000MOG GRASS DRIFT SWELL ACT PNUT HIPPO 1000X DEGEN BAN AKT SLERF SCRT 1000CHEEMS 1000WHY
-THE MORPHO CHILLGUY KAIA AERO ACX ORCA MOVE RAYSOL KOMA VIRTUAL SPX ME AVA DEGO VELODROME MOCA
-VANA PENGU LUMIA USUAL AIXBT FARTCOIN KMNO CGPT HIVE DEXE PHA DF GRIFFAIN AI16Z ZEREBRO BIO
-COOKIE ALCH SWARMS SONIC PROM S SOLV ARC AVAAI TRUMP MELANIA VTHO ANIME VINE PIPPIN VVV BERA
-TST LAYER HEI B3 IP GPS SHELL KAITO RED VIC EPIC BMT MUBARAK FORM BID TUT BROCCOLI BANANAS31
-SIREN PARTI NIL JELLYJELLY PAXG WAL FUN MLN GUN ATH BABY KERNEL WCT HYPER INIT SIGN STO SYRUP
-OBOL DOOD SXT ASR ALPINE B MILK HUMA A SOPH NXPC AWE HAEDAL HOME RESOLV SQD F NEWT SAHARA SPK H
-M CROSS TANSSI AIN BULLA ERA TAC PROVE TREE TOWNS PLUME ZORA ESPORTS ICNT DAM BTR XPL AVNT
-LINEA WLFI HOLO OPEN BARD SOMI MITO ZKC ASTER STBL EDEN 0G KGEN FLOCK APEX HEMI CLO MET
-""")
-
-# The largest by open interest get deeper ladders.
-_LARGE: Final = frozenset(
-    _words(
-        "BTC ETH BNB SOL XRP DOGE ADA LINK LTC BCH AVAX DOT TRX SUI TON NEAR APT ARB OP FIL "
-        "ATOM ETC UNI AAVE WLD 1000PEPE WIF ORDI INJ TIA ENA"
-    )
-)
-
-_CM_BASES: Final = _words(
-    "BTC ETH BNB SOL XRP ADA DOGE DOT LINK LTC BCH TRX ETC FIL AVAX ATOM UNI EOS XLM AAVE NEAR APT "
-    "SUI OP ARB"
-)
-
-_SUBTYPES: Final = (
-    (),
-    (),
-    (),
-    ("Layer-1",),
-    ("Layer-2",),
-    ("DeFi",),
-    ("Meme",),
-    ("AI",),
-    ("Gaming",),
-    ("Infrastructure",),
-)
-
-_CONSONANTS: Final = "BCDFGHJKLMNPRSTVWXZ"
-_VOWELS: Final = "AEIOUY"
-
-_LIVE: Final = frozenset({"TRADING", "PENDING_TRADING"})
-_GONE: Final = frozenset({"SETTLING", "DELIVERED", "CLOSE"})
-
-
-@dataclass(slots=True)
-class Contract:
-    """Current state of one symbol, as exchangeInfo and leverageBracket report it."""
-
-    symbol: str
-    pair: str
-    contract_type: str
-    delivery_ms: int
-    onboard_ms: int
-    status: str
-    base: str
-    quote: str
-    margin: str
-    underlying: str
-    market: int
-    rungs: list[Rung]
-    brackets: list[BracketWire] = field(default_factory=list)
-    subtypes: tuple[str, ...] = ()
-    # Tick at which it stopped trading (delisted/delivered during the run):
-    # such symbols are dropped after a while so the universe stays bounded.
-    gone_tick: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.brackets:
-            self.brackets = build_brackets(self.rungs)
-
-    def set_rungs(self, rungs: list[Rung]) -> None:
-        self.rungs = rungs
-        self.brackets = build_brackets(rungs)
-
-    def frame(self, event_ms: int, *, with_brackets: bool = False) -> ContractInfoUpdate:
-        # Real frames carry "bks":[] unless the brackets changed.
-        return ContractInfoUpdate(
-            "contractInfo",
-            event_ms,
-            self.symbol,
-            self.pair,
-            self.contract_type,
-            self.delivery_ms,
-            self.onboard_ms,
-            self.status,
-            list(self.brackets) if with_brackets else [],
-            self.market,
-        )
-
-
-def quarter_deliveries(after_ms: int, count: int) -> list[int]:
-    """The next ``count`` quarterly delivery times after ``after_ms``.
-
-    Quarterlies deliver on the last Friday of March, June, September and
-    December at 08:00 UTC.
-    """
-    out: list[int] = []
-    year = datetime.fromtimestamp(after_ms / 1000, UTC).year
-    while len(out) < count:
-        for month in (3, 6, 9, 12):
-            last_day = calendar.monthrange(year, month)[1]
-            fridays = [
-                d
-                for d in range(last_day - 6, last_day + 1)
-                if calendar.weekday(year, month, d) == 4
-            ]
-            day = fridays[-1]
-            t = int(datetime(year, month, day, 8, tzinfo=UTC).timestamp() * 1000)
-            if t > after_ms and len(out) < count:
-                out.append(t)
-        year += 1
-    return out
-
-
-def delivery_suffix(delivery_ms: int) -> str:
-    return datetime.fromtimestamp(delivery_ms / 1000, UTC).strftime("%y%m%d")
 
 
 @dataclass(slots=True)
@@ -502,7 +130,7 @@ class Scenario:
         self.ticks = 0
         self._asset_rng = random.Random(f"{seed}:assets")
         self._rng = random.Random(f"{seed}:events")
-        self._assets = [_Asset(spec) for spec in ASSETS]
+        self._assets = [AssetWalk(spec) for spec in ASSETS]
         self.latest_assets: dict[str, AssetIndexUpdate] = {
             a.symbol: a.update(start_ms) for a in self._assets
         }
@@ -599,7 +227,7 @@ class Scenario:
     def _synthetic_name(self, rng: random.Random) -> str:
         while True:
             n = rng.choice((3, 4, 4, 5, 6))
-            name = "".join(rng.choice(_CONSONANTS if k % 2 == 0 else _VOWELS) for k in range(n))
+            name = "".join(rng.choice(CONSONANTS if k % 2 == 0 else VOWELS) for k in range(n))
             if rng.random() < 0.08:
                 name = "1000" + name
             if name not in self._names:
@@ -632,10 +260,10 @@ class Scenario:
         start = self.start_ms
         quarters_um = quarter_deliveries(start + 7 * _DAY_MS, 2)
         # USDC perpetuals, quarterlies (2 pairs x 2 markets x 2), TradFi, ETHBTC, COIN-M perpetuals.
-        extra = len(_LARGE) + 8 + 3 + 1 + len(_CM_BASES)
+        extra = len(LARGE) + 8 + 3 + 1 + len(CM_BASES)
         n_usdt = max(target - extra, 20)
         bases: list[str] = []
-        for b in _BASES:
+        for b in BASES:
             if b not in bases:
                 bases.append(b)
         self._names.update(bases)
@@ -653,7 +281,7 @@ class Scenario:
             ot -= ot % _HALF_HOUR_MS
             if idx < 4:
                 ot = FIRST_LISTING_MS
-            kind = "major" if base in ("BTC", "ETH") else "large" if base in _LARGE else "mid"
+            kind = "major" if base in ("BTC", "ETH") else "large" if base in LARGE else "mid"
             if kind == "mid" and idx > n_usdt * 0.45:
                 kind = "small"
             status, dt, underlying = "TRADING", PERPETUAL_DELIVERY_MS, "COIN"
@@ -665,7 +293,7 @@ class Scenario:
                 ot = start + rng.randint(1, 96) * _HALF_HOUR_MS
                 if rng.random() < 0.3:
                     underlying = "PREMARKET"
-            elif base not in _LARGE and idx > 40 and rng.random() < 0.08:
+            elif base not in LARGE and idx > 40 and rng.random() < 0.08:
                 # Delisted perpetuals keep their real delist time in dt.
                 status = "SETTLING"
                 dt = rng.randint(ot + 30 * _DAY_MS, max(ot + 31 * _DAY_MS, start - _DAY_MS))
@@ -684,12 +312,12 @@ class Scenario:
                     underlying=underlying,
                     market=UM,
                     rungs=self._ladder(kind, rng),
-                    subtypes=rng.choice(_SUBTYPES),
+                    subtypes=rng.choice(SUBTYPES),
                 )
             )
 
         usdc_from = 1704067200000  # 2024-01-01
-        for idx, base in enumerate([b for b in bases if b in _LARGE]):
+        for idx, base in enumerate([b for b in bases if b in LARGE]):
             ot = usdc_from + idx * 7 * _DAY_MS
             self._add(
                 Contract(
@@ -757,7 +385,7 @@ class Scenario:
                 rungs=[(lev, mmr, cap // 1000) for lev, mmr, cap in self._ladder("mid", rng)],
             )
         )
-        for idx, base in enumerate(_CM_BASES):
+        for idx, base in enumerate(CM_BASES):
             self._add(
                 Contract(
                     symbol=f"{base}USD_PERP",
@@ -771,7 +399,7 @@ class Scenario:
                     margin=base,
                     underlying="COIN",
                     market=CM,
-                    rungs=self._ladder("large" if base in _LARGE else "mid", rng, CM),
+                    rungs=self._ladder("large" if base in LARGE else "mid", rng, CM),
                 )
             )
 
@@ -903,7 +531,7 @@ class Scenario:
         return [contract.frame(self._event_ms(), with_brackets=True)]
 
     def _change_leverage(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+        contract = self._pick(LIVE)
         if contract is None:
             return []
         rungs = list(contract.rungs)
@@ -921,7 +549,7 @@ class Scenario:
         return self._bracket_event(contract, rungs)
 
     def _change_cap(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+        contract = self._pick(LIVE)
         if contract is None:
             return []
         rungs = list(contract.rungs)
@@ -929,21 +557,21 @@ class Scenario:
         lo = rungs[k - 1][2] if k else 0
         cap = rungs[k][2]
         hi = rungs[k + 1][2] if k + 1 < len(rungs) else cap * 2
-        choices = _nice_between(lo, hi, cap)
+        choices = nice_between(lo, hi, cap)
         if not choices:
             return []
         rungs[k] = (rungs[k][0], rungs[k][1], self._rng.choice(choices))
         return self._bracket_event(contract, rungs)
 
     def _split_bracket(self) -> list[ContractInfoUpdate]:
-        contract = self._pick(_LIVE)
+        contract = self._pick(LIVE)
         if contract is None:
             return []
         rungs = list(contract.rungs)
         spots = []
         for k in range(len(rungs) - 1):
             lo_cap, hi_cap = rungs[k][2], rungs[k + 1][2]
-            if rungs[k][0] - rungs[k + 1][0] >= 2 and _nice_between(lo_cap, hi_cap, -1):
+            if rungs[k][0] - rungs[k + 1][0] >= 2 and nice_between(lo_cap, hi_cap, -1):
                 spots.append(k)
         if not spots:
             return []
@@ -954,7 +582,7 @@ class Scenario:
         new_mmr = plain((mmr_a + mmr_b) / 2)
         rungs[k + 1 : k + 1] = [(new_lev, new_mmr, cap_a)]
         # It takes over the lower part of the next bracket's range.
-        new_cap = self._rng.choice(_nice_between(cap_a, rungs[k + 2][2], -1))
+        new_cap = self._rng.choice(nice_between(cap_a, rungs[k + 2][2], -1))
         rungs[k + 1] = (new_lev, new_mmr, new_cap)
         return self._bracket_event(contract, rungs)
 
@@ -1045,10 +673,37 @@ class Scenario:
         stale = [
             s
             for s, c in self.contracts.items()
-            if c.gone_tick is not None and c.gone_tick < cutoff and c.status in _GONE
+            if c.gone_tick is not None and c.gone_tick < cutoff and c.status in GONE
         ]
         for symbol in stale:
             del self.contracts[symbol]
             self._last_event_ms.pop(symbol, None)
         if stale:
             self._symbols = list(self.contracts)
+
+
+# Importable from here too, where they were defined before the split.
+__all__ = [
+    "ASSETS",
+    "CM",
+    "DEFAULT_START_MS",
+    "FIRST_LISTING_MS",
+    "PERPETUAL_DELIVERY_MS",
+    "UM",
+    "AssetIndexUpdate",
+    "AssetSpec",
+    "BracketWire",
+    "Contract",
+    "ContractInfoUpdate",
+    "Rung",
+    "Scenario",
+    "Tick",
+    "build_brackets",
+    "delivery_suffix",
+    "encode",
+    "ladder_rungs",
+    "plain",
+    "q8",
+    "quarter_deliveries",
+    "text8",
+]

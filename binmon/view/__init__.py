@@ -1,4 +1,4 @@
-"""Live rich tables for a terminal: ``make_live_view(runner)`` gives the runner its sink.
+"""Live rich tables for a terminal: ``make_live_view(given)`` gives the runner its consumer.
 
 Only the live path imports this package, so rich is never paid for by
 ``--help``, ``--json`` or pipes.
@@ -11,10 +11,9 @@ Only the live path imports this package, so rich is never paid for by
 
 from __future__ import annotations
 
-from typing import Any
-
 from binmon.view.live import LiveView
 from binmon.view.tables import ASSET_SORTS, CONTRACT_SORTS, Now, ScreenModel, render_screen
+from binmon.view_input import ViewInput
 
 __all__ = [
     "ASSET_SORTS",
@@ -27,6 +26,6 @@ __all__ = [
 ]
 
 
-def make_live_view(runner: Any) -> LiveView:
-    """The live sink for ``runner`` (a :class:`binmon.runner.Runner`)."""
-    return LiveView(runner)
+def make_live_view(given: ViewInput) -> LiveView:
+    """The live view of what ``given`` holds."""
+    return LiveView(given)

@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Final
 
+from binmon.protocol import PERPETUAL_FROM_MS
+
 # --- safe text -------------------------------------------------------------
 
 
@@ -58,11 +60,6 @@ def safe(text: object, limit: int = 200) -> str:
 
 
 # --- times -----------------------------------------------------------------
-
-# Anything delivering on or after 2100-01-01 is a perpetual: the exchange uses
-# 2100-12-25 (protocol.PERPETUAL_DELIVERY_MS), and BTCUSDT has been seen with a
-# value 2 s later, so an exact comparison would miss it.
-PERPETUAL_FROM_MS: Final = 4102444800000
 
 
 @lru_cache(maxsize=4096)

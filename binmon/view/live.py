@@ -22,14 +22,16 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO, cast
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
-from binmon.state import Change
+from binmon.state import Change, Contract
 from binmon.view.format import safe
 from binmon.view.tables import (
     ASSET_SORTS,
@@ -40,6 +42,7 @@ from binmon.view.tables import (
     ScreenModel,
     render_screen,
 )
+from binmon.view_input import ViewInput
 
 # Ctrl-Z; absent on Windows.
 _SIGTSTP: signal.Signals | None = getattr(signal, "SIGTSTP", None)
@@ -53,14 +56,6 @@ _KEYS_PAGE_UP = (b"\x1b[5~", b"b")
 _KEYS_PAGE_DOWN = (b"\x1b[6~", b" ")
 _KEYS_HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"g")
 _KEYS_END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"G")
-
-
-def _command(kinds: tuple[str, ...], demo: bool) -> str:
-    if demo:
-        return "demo"
-    if ASSETS in kinds and CONTRACTS in kinds:
-        return "watch"
-    return "assets" if ASSETS in kinds else "contracts"
 
 
 class _TerminalWriter(io.TextIOBase):
@@ -117,8 +112,8 @@ class _Cbreak:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
 
 
-class LiveView:
-    """Live tables on the terminal; implements :class:`binmon.runner.LiveSink`.
+class LiveView(Consumer):
+    """Live tables on the terminal: a consumer of events that owns the terminal.
 
     ``sort`` (``symbol`` | ``change`` | ``price``) orders the asset table and
     ``contract_sort`` (``recent`` | ``symbol``) the contract table; both may
@@ -126,21 +121,20 @@ class LiveView:
     ``quit_requested`` is true once the user pressed ``q``.
     """
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        config = runner.config
+    def __init__(self, given: ViewInput) -> None:
+        self.given = given
         self.model = ScreenModel(
-            kinds=tuple(config.kinds),
-            command=_command(tuple(config.kinds), config.demo),
-            demo=config.demo,
-            replay=config.from_file,
-            filters=config.filters,
-            contracts=runner.book.contracts,
-            statuses=runner.statuses,
-            stale_after=float(config.settings.stale_after),
+            kinds=given.kinds,
+            command=given.command,
+            demo=given.demo,
+            replay=given.replay,
+            filters=given.filters,
+            contracts=given.contracts,
+            statuses=given.statuses,
+            stale_after=given.stale_after,
         )
         # The REST seed returns every asset; per-asset streams asked for a few.
-        self._wanted_assets = frozenset(a.upper() for a in config.assets) or None
+        self._wanted_assets = frozenset(a.upper() for a in given.assets) or None
         self.quit_requested = False
         self._dirty = True
         self._console: Console | None = None
@@ -150,10 +144,10 @@ class LiveView:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._diag_previous: Any = None
         self._diag_taken = False
-        if config.sort:
-            self.sort = config.sort
-        if config.contract_sort:
-            self.contract_sort = config.contract_sort
+        if given.sort:
+            self.sort = given.sort
+        if given.contract_sort:
+            self.contract_sort = given.contract_sort
 
     # -- sort options ----------------------------------------------------------
 
@@ -180,7 +174,9 @@ class LiveView:
         self.model.contract_offset = 0
         self._dirty = True
 
-    # -- the sink ----------------------------------------------------------------
+    # -- the consumer ------------------------------------------------------------
+
+    wants_asset_snapshot = True
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         if not events:
@@ -192,7 +188,7 @@ class LiveView:
         self.model.lag_ms[ASSETS] = now_ms - events[-1].event_time
         self._dirty = True
 
-    def seed_assets(self, events: list[AssetIndex]) -> None:
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
         filters = self.model.filters
         wanted = self._wanted_assets
         keep = [
@@ -208,7 +204,7 @@ class LiveView:
         self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
         self._dirty = True
 
-    def seeded(self) -> None:
+    def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
         self.model.contracts_version += 1
         self._dirty = True
 
@@ -255,7 +251,7 @@ class LiveView:
 
     def _measure(self) -> tuple[int, int]:
         """The terminal's size, asked afresh on every tick: that is resize handling."""
-        env = self.runner.env
+        env = self.given.terminal
         if env.width is not None and env.height is not None:
             return env.width, env.height
         # The terminal we draw on is the truth; COLUMNS/LINES (which rich and
@@ -286,7 +282,7 @@ class LiveView:
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
-        env = self.runner.env
+        env = self.given.terminal
         if env.stdout is sys.stdout.buffer:
             encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
         else:
@@ -314,7 +310,7 @@ class LiveView:
             vertical_overflow="crop",
         )
         self._live.start()
-        diag = self.runner.diag
+        diag = self.given.diag
         self._diag_previous = diag.sink
         self._diag_taken = True
         diag.sink = self._diag_line
@@ -323,7 +319,7 @@ class LiveView:
         """Give the terminal back; safe to call any number of times, from anywhere."""
         if self._diag_taken:
             self._diag_taken = False
-            self.runner.diag.sink = self._diag_previous
+            self.given.diag.sink = self._diag_previous
         self._stop_keyboard()
         live, self._live = self._live, None
         try:
@@ -411,7 +407,7 @@ class LiveView:
         for key in _split_keys(data):
             if key in (b"q", b"Q"):
                 self.quit_requested = True
-                self.runner.stop.set()
+                self.given.stop()
                 return
             if key == b"s":
                 self.sort = ASSET_SORTS[(ASSET_SORTS.index(self.sort) + 1) % len(ASSET_SORTS)]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -128,8 +128,8 @@ class ScreenModel:
     replay: str | None = None  # the recording being replayed, if any
     filters: Filters = field(default_factory=Filters)
     # Shared with the runner's ContractBook: the feed updates it before the view hears of it.
-    contracts: dict[str, Contract] = field(default_factory=dict)
-    statuses: dict[str, StreamStatus] = field(default_factory=dict)
+    contracts: Mapping[str, Contract] = field(default_factory=dict)
+    statuses: Mapping[str, StreamStatus] = field(default_factory=dict)
     assets: dict[str, AssetRow] = field(default_factory=dict)
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=200))
     messages: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=20))

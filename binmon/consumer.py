@@ -1,0 +1,128 @@
+"""Where decoded events go: one small typed interface, any number of outputs.
+
+The feed hands every event (with the ``changes`` the contract book computed)
+to a :class:`Fanout`, which calls its consumers in order. The JSON-lines
+writer, the live view, the recorder and the null consumer are consumers like
+any other; so are the outputs built on top of the events (collateral, alerts,
+metrics), which plug in here without touching the feed.
+
+Consumers override only the hooks they need: every hook of the base class
+does nothing. A consumer that derives new records from the events publishes
+them through the fan-out it is given, so that every consumer (the JSON writer
+first, which keeps a derived line right after its event's line) sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from binmon.protocol import AssetIndex, ContractInfo
+from binmon.state import Change, Contract
+
+
+class Consumer:
+    """The interface, with a no-op for every hook."""
+
+    # May take an asset frame as finished JSON lines (the C accelerator's
+    # output) instead of decoded events: see :meth:`asset_lines`.
+    takes_encoded_assets: bool = False
+    # False: needs no asset events at all (the recorder keeps frames only), so
+    # it never stands in the way of the C accelerator.
+    wants_asset_events: bool = True
+    # True: wants the REST asset index snapshot a live run can start from.
+    wants_asset_snapshot: bool = False
+
+    def frame(self, data: bytes | str) -> None:
+        """A received message, at the moment its events are delivered (bad ones too)."""
+
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+        """Asset index events of one frame, already deduplicated and filtered."""
+
+    def asset_lines(self, data: bytes) -> None:
+        """One asset frame as finished JSON lines (only if ``takes_encoded_assets``)."""
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
+        """One contract event and what it changed."""
+
+    def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
+        """The REST contract snapshot has been applied to the book."""
+
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
+        """The REST asset index snapshot (only if ``wants_asset_snapshot``)."""
+
+    def batch(self) -> None:
+        """From now on, output may be flushed per batch instead of per frame."""
+
+    def flush(self) -> None:
+        """Flush what a batch holds."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class Fanout(Consumer):
+    """Calls every consumer, in the order given."""
+
+    def __init__(self, consumers: Sequence[Consumer] = ()) -> None:
+        self.consumers: list[Consumer] = []
+        for consumer in consumers:
+            self.add(consumer)
+
+    def add(self, consumer: Consumer) -> None:
+        self.consumers.append(consumer)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        consumers = self.consumers
+        self.wants_asset_events = any(c.wants_asset_events for c in consumers)
+        self.wants_asset_snapshot = any(c.wants_asset_snapshot for c in consumers)
+        # Finished lines serve only if every consumer that wants asset events
+        # can take them so; someone must want them, or the C call is waste.
+        wanting = [c for c in consumers if c.wants_asset_events]
+        self.takes_encoded_assets = bool(wanting) and all(c.takes_encoded_assets for c in wanting)
+        self._asset_consumers = wanting
+        self._frame_consumers = [c for c in consumers if type(c).frame is not Consumer.frame]
+
+    def frame(self, data: bytes | str) -> None:
+        for consumer in self._frame_consumers:
+            consumer.frame(data)
+
+    def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+        for consumer in self._asset_consumers:
+            consumer.assets(events, raw)
+
+    def asset_lines(self, data: bytes) -> None:
+        for consumer in self._asset_consumers:
+            consumer.asset_lines(data)
+
+    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
+        for consumer in self.consumers:
+            consumer.contract(event, changes, raw)
+
+    def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
+        for consumer in self.consumers:
+            consumer.contract_snapshot(contracts)
+
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
+        for consumer in self.consumers:
+            if consumer.wants_asset_snapshot:
+                consumer.asset_snapshot(events)
+
+    def batch(self) -> None:
+        for consumer in self.consumers:
+            consumer.batch()
+
+    def flush(self) -> None:
+        for consumer in self.consumers:
+            consumer.flush()
+
+    def close(self) -> None:
+        """Close every consumer; one failing does not keep the others open."""
+        failure: BaseException | None = None
+        for consumer in self.consumers:
+            try:
+                consumer.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

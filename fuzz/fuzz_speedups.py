@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Differential fuzzing of the C accelerator against the pure-Python path (``make fuzz``).
+
+For every input, binmon._speedups must either decline (None) or return exactly
+what the Python path makes of it (tests/speedups_oracle.py): the same JSON
+lines byte for byte, the same count, event times and stream. The first input
+byte picks what is fuzzed (bit 0: a recording line rather than a live message;
+bit 1: handed over as str rather than bytes); the rest is the input itself.
+
+The corpus starts from the frames of tests/test_speedups.py and tests/exchange.py
+(written to fuzz/.corpus/, where libFuzzer also keeps what it finds). Coverage
+guidance comes from the instrumented Python path; the C side is compared on
+every run. libFuzzer flags pass through: ``-max_total_time=60``, ``-runs=N``, ...
+A mismatch stops the run with the input saved as ``fuzz/.artifacts/crash-*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import atheris
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # Run as a script: make ``tests`` importable.
+    sys.path.insert(0, str(ROOT))
+
+# Only the Python path is instrumented: its branches are the coverage that guides.
+with atheris.instrument_imports(include=["binmon", "tests.speedups_oracle"]):
+    from binmon._speedups import asset_index_lines, recorded_asset_index_lines
+    from tests import speedups_oracle
+    from tests.exchange import ASSET, asset_frame, contract_frame
+    from tests.test_speedups import DECLINED, LEADING_ZERO
+
+CORPUS = ROOT / "fuzz" / ".corpus"
+DICTIONARY = ROOT / "fuzz" / "speedups.dict"
+ARTIFACTS = ROOT / "fuzz" / ".artifacts"
+
+RECORDED, TEXT = 1, 2
+Check = tuple[
+    Callable[[bytes | str], speedups_oracle.FastResult | None],
+    Callable[[bytes | str], speedups_oracle.FastResult | None],
+]
+CHECKS: dict[int, Check] = {
+    0: (asset_index_lines, speedups_oracle.live),
+    RECORDED: (recorded_asset_index_lines, speedups_oracle.recorded),
+}
+
+
+def test_one_input(data: bytes) -> None:
+    if not data:
+        return
+    mode, body = data[0], data[1:]
+    fast, reference = CHECKS[mode & RECORDED]
+    # surrogateescape: bytes that are not UTF-8 become lone surrogates, which
+    # must be declined (C) and rejected (Python) alike.
+    message: bytes | str = body.decode("utf-8", "surrogateescape") if mode & TEXT else body
+    got = fast(message)
+    # Always asked, declined or not: its branches are what guides the fuzzer.
+    expected = reference(message)
+    if got is not None and got != expected:
+        raise AssertionError(
+            f"C and Python disagree on {message!r}:\n  C:      {got!r}\n  Python: {expected!r}"
+        )
+
+
+def seed_frames() -> Iterator[bytes]:
+    """Live messages: the frames the tests use, good and bad."""
+    yield asset_frame(1_700_000_000_000, ("ADAUSD", "BTCUSD", "1000SHIBUSD")).encode()
+    yield asset_frame(5, ("X",)).encode()
+    yield json.dumps({"stream": "btcusd@assetIndex", "data": dict(ASSET, E=5, s="BTCUSD")}).encode()
+    element = dict(reversed(list(dict(ASSET, E=7, s="ETHUSD").items())))
+    yield json.dumps({"data": [element, element], "stream": "!assetIndex@arr"}, indent=1).encode()
+    yield contract_frame(3, "BTCUSDT").encode()
+    yield from DECLINED
+
+
+def seed_lines() -> Iterator[bytes]:
+    """Recording lines: each envelope with a receive time, good and bad."""
+    yield LEADING_ZERO.encode()
+    for frame in seed_frames():
+        yield frame
+        if frame.startswith(b'{"'):
+            yield b'{"recv_time":1700000000123,' + frame[1:]
+            yield frame[:-1] + b',"recv_time":9}'
+    yield b'{"recv_time":1,"stream":"binmon:exchangeInfo","data":{"symbols":[]}}'
+
+
+def write_seeds() -> None:
+    CORPUS.mkdir(parents=True, exist_ok=True)
+    seeds = [bytes([mode]) + f for f in seed_frames() for mode in (0, TEXT)]
+    seeds += [bytes([mode]) + f for f in seed_lines() for mode in (RECORDED, RECORDED | TEXT)]
+    for seed in seeds:
+        (CORPUS / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+
+
+def main() -> None:
+    write_seeds()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = list(sys.argv)
+    if not any(a.startswith("-max_len=") for a in args):
+        args.append("-max_len=4096")
+    if not any(a.startswith("-dict=") for a in args):
+        args.append(f"-dict={DICTIONARY}")
+    if not any(a.startswith("-artifact_prefix=") for a in args):
+        args.append(f"-artifact_prefix={ARTIFACTS}/")
+    if not any(not a.startswith("-") for a in args[1:]):
+        args.append(str(CORPUS))
+    atheris.Setup(args, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
