@@ -14,11 +14,12 @@ from aiohttp import web
 
 from binmon.alert_exec import AlertExec
 from binmon.alerts import Alert
+from binmon.consumer import Consumer
 from binmon.diag import Diagnostics
-from binmon.protocol import AssetIndex, ContractInfo
-from binmon.state import Change
+from binmon.protocol import AssetIndex
 from tests.exchange import FakeExchange, asset_frame
-from tests.streaming import streaming, url, wait_until
+from tests.streaming import streaming, url
+from tests.waiting import wait_until
 
 ALERT = Alert(
     "leverage-cut", "BTCUSDT", 1700000000000, "BTCUSDT leverage cut: bracket 1 max 125 → 100"
@@ -139,8 +140,8 @@ async def test_close_runs_what_is_queued(tmp_path: Path) -> None:
     assert sorted(p.name for p in done.iterdir()) == [f"S{i}USDT" for i in range(5)]
 
 
-class _AlertPerFrame:
-    """A sink that raises one alert per asset frame into ``--exec``."""
+class _AlertPerFrame(Consumer):
+    """Raises one alert per asset frame into ``--exec``."""
 
     def __init__(self, runner: AlertExec) -> None:
         self.runner = runner
@@ -149,12 +150,6 @@ class _AlertPerFrame:
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         self.frames += 1
         self.runner.submit(Alert("buffer", events[0].symbol, events[0].event_time, "x"))
-
-    def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(
@@ -174,7 +169,7 @@ async def test_the_stream_keeps_flowing_whatever_the_command_does(
     # The hanging command keeps the default 30 s: it is still running at the end.
     runner, stderr = _exec(command, queue_limit=8)
     sink = _AlertPerFrame(runner)
-    async with streaming(url(exchange), sink=sink):  # type: ignore[arg-type]
+    async with streaming(url(exchange), sink=sink):
         # Four commands started and the queue full: the stream must not notice.
         await wait_until(lambda: runner.counts.run >= 4 and sink.frames > 20)
         seen = sink.frames

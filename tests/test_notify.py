@@ -21,7 +21,7 @@ from jeepney.io.asyncio import DBusConnection, open_dbus_connection
 from binmon.alerts import Alert
 from binmon.diag import Diagnostics
 from binmon.notify import BUS_NAME, DesktopNotifier, session_bus_address
-from tests.streaming import wait_until
+from tests.waiting import wait_until
 
 CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
