@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from binmon.alerts import Alert
+from binmon.defaults import EXEC_MAX_RUNNING, EXEC_TIMEOUT
 from binmon.diag import Diagnostics, printable
 from binmon.jsonl import encode_line
 
-MAX_RUNNING: Final = 4
-TIMEOUT: Final = 30.0
+MAX_RUNNING: Final = EXEC_MAX_RUNNING
+TIMEOUT: Final = EXEC_TIMEOUT
 # Alerts are rare; a queue this deep only fills when a burst meets a slow command.
 QUEUE_LIMIT: Final = 256
 # What is kept of a command's stderr to say why it failed.

@@ -272,9 +272,13 @@ class BufferWatch:
         self._last: dict[str, tuple[str, str, str, str]] = {}
 
     def update(self, events: Iterable[AssetIndex]) -> list[Alert]:
-        alerts: list[Alert] = []
+        return [alert for _, alert in self.scan(events)]
+
+    def scan(self, events: Iterable[AssetIndex]) -> list[tuple[int, Alert]]:
+        """The alerts of a frame, each with the index of the event that raised it."""
+        found: list[tuple[int, Alert]] = []
         last = self._last
-        for e in events:
+        for index, e in enumerate(events):
             now = (
                 e.bid_buffer,
                 e.ask_buffer,
@@ -292,12 +296,9 @@ class BufferWatch:
                 if _differs(old, new)
             ]
             if items:
-                alerts.append(
-                    Alert(
-                        BUFFER, e.symbol, e.event_time, f"{printable(e.symbol, 60)} {_join(items)}"
-                    )
-                )
-        return alerts
+                message = f"{printable(e.symbol, 60)} {_join(items)}"
+                found.append((index, Alert(BUFFER, e.symbol, e.event_time, message)))
+        return found
 
 
 # -- feed health -------------------------------------------------------------

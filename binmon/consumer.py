@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from binmon.alerts import Alert
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
 
@@ -49,6 +50,9 @@ class Consumer:
 
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
         """The REST asset index snapshot (only if ``wants_asset_snapshot``)."""
+
+    def alert(self, alert: Alert) -> None:
+        """An alert, right after the event that raised it (feed alerts stand alone)."""
 
     def batch(self) -> None:
         """From now on, output may be flushed per batch instead of per frame."""
@@ -107,6 +111,10 @@ class Fanout(Consumer):
         for consumer in self.consumers:
             if consumer.wants_asset_snapshot:
                 consumer.asset_snapshot(events)
+
+    def alert(self, alert: Alert) -> None:
+        for consumer in self.consumers:
+            consumer.alert(alert)
 
     def batch(self) -> None:
         for consumer in self.consumers:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from binmon.connection import Backoff, ConnectionSettings
+from binmon.defaults import ALERT_AFTER, EXEC_TIMEOUT
 from binmon.endpoints import Endpoints, Listen, endpoints
 from binmon.filters import Filters
 from binmon.output import DEFAULT_LIMIT
@@ -48,6 +49,13 @@ class RunConfig:
     metrics_listen: Listen | None = None
     # Nothing on stdout (the exporter): the events only feed the metrics.
     headless: bool = False
+    # Alerts (binmon.alerts): the kinds asked for (``all`` expanded), and where they go.
+    alerts: frozenset[str] = frozenset()
+    alert_after: float = ALERT_AFTER
+    bell: bool = False
+    notify: bool = False
+    exec_command: str | None = None
+    exec_timeout: float = EXEC_TIMEOUT
 
     @property
     def command(self) -> str:

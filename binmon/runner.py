@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from binmon.alerts import FEED
 from binmon.connection import Connection
 from binmon.consumer import Consumer, Fanout
 from binmon.diag import Diagnostics
@@ -34,10 +36,14 @@ from binmon.status import StreamStatus
 from binmon.view_input import ViewInput
 
 if TYPE_CHECKING:
+    from binmon.alert_outputs import AlertOutputs
     from binmon.metrics import Metrics
     from binmon.metrics_server import MetricsServer
 
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
+
+# How often stream health is looked at for feed alerts (seconds).
+FEED_CHECK = 0.5
 
 
 def asset_streams(assets: tuple[str, ...]) -> list[str]:
@@ -58,7 +64,8 @@ class Runner:
         self.recorder = Recorder(config.record_path) if config.record_path else None
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
-        self.consumers = Fanout(self._make_consumers())
+        self.alert_outputs: AlertOutputs | None = None
+        self.consumers = self._make_fanout(self._make_consumers())
         self.feed = Feed(
             self.consumers,
             diag,
@@ -70,21 +77,44 @@ class Runner:
             on_done=self.stop.set,
         )
 
+    def _make_fanout(self, consumers: list[Consumer]) -> Fanout:
+        if not self.config.alerts:
+            return Fanout(consumers)
+        from binmon.alerting import AlertingFanout
+
+        # Alerts are raised inside the fan-out: each right after its event.
+        return AlertingFanout(consumers, self.config.alerts)
+
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
         outputs = self._make_outputs()
-        if self.config.metrics_listen is not None:
+        config = self.config
+        if config.metrics_listen is not None:
             from binmon.filters import Filters
             from binmon.metrics import Metrics, contract_wanted
 
-            filters = self.config.filters
+            filters = config.filters
             self.metrics = Metrics(
                 self.statuses,
                 self.book,
-                stale_after=self.config.settings.stale_after,
+                stale_after=config.settings.stale_after,
                 wanted=contract_wanted(filters) if filters != Filters() else None,
+                alert_kinds=config.alerts,
             )
             outputs.append(self.metrics)
+        # The tables ring their own bell; elsewhere stderr rings it, if a terminal.
+        bell = config.bell and self.view is None and self.env.stderr_isatty
+        if config.alerts and (config.exec_command is not None or config.notify or bell):
+            from binmon.alert_outputs import AlertOutputs
+
+            self.alert_outputs = AlertOutputs(
+                self.diag,
+                exec_command=config.exec_command,
+                notify=config.notify,
+                bell=self.env.stderr if bell else None,
+                exec_timeout=config.exec_timeout,
+            )
+            outputs.append(self.alert_outputs)
         return outputs
 
     def _make_outputs(self) -> list[Consumer]:
@@ -117,6 +147,7 @@ class Runner:
             assets=config.assets,
             sort=config.sort,
             contract_sort=config.contract_sort,
+            bell=config.bell and bool(config.alerts),
         )
 
     # -- running ------------------------------------------------------------
@@ -133,6 +164,8 @@ class Runner:
         try:
             if self.metrics is not None:
                 await self._serve_metrics(self.metrics)
+            if self.alert_outputs is not None:
+                self.alert_outputs.start()
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
@@ -149,6 +182,8 @@ class Runner:
                     auxiliary.append(asyncio.create_task(self._release_when_seeded(seeding)))
                 if ASSETS in self.config.kinds and self.consumers.wants_asset_snapshot:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
+                if FEED in self.config.alerts:
+                    auxiliary.append(asyncio.create_task(self._watch_feed()))
             if self.view is not None:
                 essential.append(asyncio.create_task(self.view.run(self.stop)))
             if self.output is not None and self.output.threaded:
@@ -169,7 +204,26 @@ class Runner:
                 await session.close()
             if self.metrics_server is not None:
                 await self.metrics_server.close()
+            if self.alert_outputs is not None:
+                # Commands already asked for get to run (each within its
+                # limit); interrupted, they get the exit grace.
+                grace = self.config.exit_grace if self.interrupted else self.config.exec_timeout
+                await self.alert_outputs.finish(grace)
             self._close_outputs()
+
+    async def _watch_feed(self) -> None:
+        """Feed alerts: a stream down for ``--alert-after``, and its recovery."""
+        from binmon.alerts import FeedWatch
+
+        watch = FeedWatch(after=self.config.alert_after)
+        for kind, status in self.statuses.items():
+            # The asset index is periodic: silence is an outage. Contract
+            # events may be hours apart: connected is all it can show.
+            watch.watch(status, self.config.settings.stale_after if kind == ASSETS else None)
+        while True:
+            await asyncio.sleep(FEED_CHECK)
+            for alert in watch.check(time.monotonic()):
+                self.consumers.alert(alert)
 
     async def _serve_metrics(self, metrics: Metrics) -> None:
         from binmon import metrics_server

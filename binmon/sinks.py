@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from binmon.alerts import Alert
 from binmon.consumer import Consumer
-from binmon.jsonl import encode_assets, encode_contract, safe_json
+from binmon.jsonl import encode_assets, encode_contract, encode_line, safe_json
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
 
@@ -52,6 +53,11 @@ class JsonLinesSink(Consumer):
             self.out.write(safe_json(raw) + b"\n")
         else:
             self.out.write(encode_contract(event, changes))
+        self._flush()
+
+    def alert(self, alert: Alert) -> None:
+        # Raw mode too: the user asked for alerts, and they are not events.
+        self.out.write(encode_line(alert))
         self._flush()
 
     def close(self) -> None:

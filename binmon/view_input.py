@@ -36,3 +36,5 @@ class ViewInput:
     assets: tuple[str, ...] = ()
     sort: str | None = None
     contract_sort: str | None = None
+    # --bell: ring the terminal bell on each alert.
+    bell: bool = False
