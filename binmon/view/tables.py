@@ -194,9 +194,10 @@ class ScreenModel:
         message = alert.message
         if alert.symbol is not None and message.startswith(f"{symbol} "):
             message = message[len(symbol) + 1 :]  # the log has a column for it
+        # The message names what happened ("leverage cut: …", "listed: …").
         text = Text("ALERT", style=ALERT_STYLE)
-        text.append(f" {alert.kind}: ", style="bold red")
-        text.append(safe(message, 300))
+        text.append(" ")
+        text.append(safe(message, 300), style="bold")
         when = alert.event_time if alert.event_time is not None else int(now_ms)
         self.log.appendleft(LogEntry(when, symbol, text))
         self.alerts_logged += 1
