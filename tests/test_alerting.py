@@ -307,3 +307,12 @@ def test_exec_without_alert_means_every_kind(exchange: FakeExchange) -> None:
     assert _alert_kinds(StreamOptions(exec_command="true")) == EVERY
     assert _alert_kinds(StreamOptions()) == frozenset()
     assert _alert_kinds(StreamOptions(alerts=("feed",), notify=True)) == {"feed"}
+
+
+def test_demo_shows_an_alert_within_its_first_seconds() -> None:
+    # 12 scenario ticks at 10 per second: the first 12 s of a demo at its default rate.
+    result = CliRunner().invoke(cli, ["demo", "--json", "--rate", "10", "--duration", "2.5"])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    alerts = _alerts_follow_their_events(lines)
+    assert alerts, "no alert in the demo's first seconds"
