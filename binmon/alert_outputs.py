@@ -22,6 +22,9 @@ BEL = "\a"
 
 
 class AlertOutputs(Consumer):
+    # Alerts only: asset events are not wanted, so the C accelerator stays in use.
+    wants_asset_events = False
+
     def __init__(
         self,
         diag: Diagnostics,

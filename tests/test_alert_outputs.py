@@ -39,3 +39,11 @@ async def test_a_closed_terminal_stops_the_bell_and_nothing_else() -> None:
     outputs.alert(CUT)
     assert outputs.bell is None
     await outputs.finish(0)
+
+
+def test_alert_outputs_keep_the_accelerated_asset_path() -> None:
+    from binmon.consumer import Fanout
+    from binmon.sinks import JsonLinesSink
+
+    fanout = Fanout([JsonLinesSink(io.BytesIO()), AlertOutputs(Diagnostics(io.StringIO()))])
+    assert fanout.takes_encoded_assets
