@@ -20,8 +20,12 @@ test: $(STAMP)
 # binmon serve driven by third-party clients (the official SDK, python-binance,
 # ccxt, websockets), each as its users call it. Not part of `test`: it
 # installs those clients (pinned, the `conformance` extra) into the same venv.
-conformance: $(STAMP)
+CONFORMANCE_STAMP := $(VENV)/.conformance-installed
+$(CONFORMANCE_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,conformance]'
+	touch $(CONFORMANCE_STAMP)
+
+conformance: $(CONFORMANCE_STAMP)
 	$(PY) -m pytest conformance
 
 # mypy strict over binmon/, then the C accelerator's stub against the built module.

@@ -27,8 +27,12 @@ from benchmarks.harness import (
 )
 
 BINMON, NAIVE, STDLIB, SDK, RECEIVE = "binmon", "naive", "stdlib", "sdk", "receive"
+HOLD = "hold"
+# Two holdings, one valued at the bid rate and one at the ask: a collateral line per frame.
+HOLDINGS = ("--hold", "BTC=1", "--hold", "USDT=-1000")
 LABELS = {
     BINMON: "binmon assets --json",
+    HOLD: "binmon assets --json --hold BTC=1 --hold USDT=-1000",
     NAIVE: "naive: aiohttp + orjson.loads/frame + orjson.dumps/event",
     STDLIB: "naive stdlib: aiohttp + json.loads/frame + json.dumps/event",
     SDK: "Binance SDK (binance-sdk-derivatives-trading-usds-futures), to_json()/event",
@@ -40,6 +44,10 @@ SDK_PACKAGE = "binance_sdk_derivatives_trading_usds_futures"
 def command(client: str, url: str, events: int, timeout: float) -> list[str]:
     if client == BINMON:
         return [*binmon_command(), "assets", "--json", "--ws-url", url, "-n", str(events)]
+    if client == HOLD:
+        return [
+            *binmon_command(), "assets", "--json", *HOLDINGS, "--ws-url", url, "-n", str(events),
+        ]  # fmt: skip
     if client == NAIVE:
         return [*python_module("benchmarks.naive_client"), url, str(events)]
     if client == STDLIB:
@@ -107,13 +115,27 @@ def verify(server: BenchServerProcess, client: str, frames: int) -> None:
         return
     import orjson
 
+    if client == HOLD:
+        # A collateral line after each frame (every frame carries BTCUSD and USDTUSD).
+        reports = [line for line in lines if line.startswith(b'{"type":"collateral"')]
+        require(
+            len(reports) == frames and len(lines) == events + frames,
+            f"{LABELS[client]}: {len(lines)} lines, {len(reports)} collateral lines for "
+            f"{frames} frames of {wire.ASSETS_PER_FRAME}. stderr: {done.stderr[-1500:]}",
+        )
+        require(
+            lines[wire.ASSETS_PER_FRAME] == reports[0] and b'"rate":0.9' in reports[0],
+            f"{LABELS[client]}: the first frame's collateral line is not right after it: "
+            f"{lines[wire.ASSETS_PER_FRAME][:300]!r}",
+        )
+        lines = [line for line in lines if not line.startswith(b'{"type":"collateral"')]
     require(
         len(lines) == events,
         f"{LABELS[client]}: wrote {len(lines)} lines for {events} events. stderr: "
         f"{done.stderr[-1500:]}",
     )
     first = orjson.loads(lines[0])
-    if client == BINMON:
+    if client in (BINMON, HOLD):
         require(
             first.get("type") == "asset_index" and first.get("symbol") == wire.ASSETS[0][0],
             f"binmon's first line is not the expected event: {lines[0][:300]!r}",
@@ -159,7 +181,7 @@ def measure(server: BenchServerProcess, client: str, frames: int, runs: Runs) ->
 def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
     check_baselines_importable()
     events = frames * wire.ASSETS_PER_FRAME
-    clients = [BINMON, NAIVE, STDLIB, SDK, RECEIVE]
+    clients = [BINMON, HOLD, NAIVE, STDLIB, SDK, RECEIVE]
     section.say(
         f"{frames:,} frames × {wire.ASSETS_PER_FRAME} assets = {events:,} events per run, "
         f"each frame {len(wire.message(0)):,} bytes; {repeats} runs per client, interleaved "
@@ -226,6 +248,7 @@ def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
         other: [b / o for b, o in zip(results[BINMON].stream, results[other].stream, strict=True)]
         for other in (SDK, NAIVE, STDLIB, RECEIVE)
     }
+    held = [h / b for h, b in zip(results[HOLD].stream, results[BINMON].stream, strict=True)]
     section.table(
         ["ratio", "of medians (first frame → exit)", "per round (min–max)", "steady state"],
         [
@@ -236,6 +259,14 @@ def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
                 f"{steady[BINMON] / steady[other]:.2f}×",
             ]
             for other in (SDK, NAIVE, STDLIB, RECEIVE)
+        ]
+        + [
+            [
+                "binmon --hold / binmon",
+                f"{med[HOLD] / med[BINMON]:.2f}×",
+                spread(held, "{:.2f}"),
+                f"{steady[HOLD] / steady[BINMON]:.2f}×",
+            ]
         ],
     )
     section.figures["binmon_eps"] = med[BINMON]
@@ -246,6 +277,14 @@ def run(section: Section, frames: int, repeats: int, check_frames: int) -> None:
         f"{sdk_ratio:.2f}× (steady state {steady[BINMON] / steady[SDK]:.2f}×)",
         "≥ 10×",
         sdk_ratio >= 10,
+    )
+    hold_ratio = med[HOLD] / med[BINMON]
+    section.check(
+        "binmon --hold BTC=1 --hold USDT=-1000 / plain, events/s (first frame → exit)",
+        f"{hold_ratio:.2f}× (per round {spread(held, '{:.2f}')}; steady state "
+        f"{steady[HOLD] / steady[BINMON]:.2f}×)",
+        "≥ 0.9×",
+        hold_ratio >= 0.9,
     )
     section.check(
         "binmon / naive, events/s (first frame → exit)",

@@ -25,12 +25,25 @@ from binmon.alerts import (
     contract_alerts,
 )
 from binmon.consumer import Consumer, Fanout
+from binmon.positions import Exposure
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
 
 # For the ``position`` kind: the symbol's position on the event's ladder and
 # on the one before it (None, None without a position or a ladder change).
 Positions = Callable[[ContractInfo, list[Change]], tuple[PositionView | None, PositionView | None]]
+
+
+def position_view(exposure: Exposure) -> PositionView:
+    """A position (binmon.positions) as the alert rules read it, numbers as exact text."""
+    margin = exposure.maintenance_margin
+    return PositionView(
+        notional=format(exposure.notional, "f"),
+        bracket=exposure.bracket,
+        max_leverage=exposure.max_leverage,
+        maint_margin_ratio=exposure.maint_margin_ratio,
+        maintenance_margin=None if margin is None else format(margin, "f"),
+    )
 
 
 class AlertingFanout(Fanout):

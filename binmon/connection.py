@@ -296,6 +296,7 @@ class Connection:
             key="output-blocked",
         )
         leg.paused = True
+        self.status.pauses += 1
         try:
             await backpressure.drained()
         finally:
@@ -371,6 +372,7 @@ class Connection:
                     if spare_reader is None:
                         # It closed before taking over: keep what it got, try again later.
                         self._promote(spare, switched=False)
+                        self.status.failed_rotations += 1
                         spare = None
                         delay = self.backoff.next_delay()
                         self.status.rotation_at = now + delay
@@ -435,6 +437,7 @@ class Connection:
 
     def _stale(self, leg: _Leg) -> None:
         self.status.state = "stale"
+        self.status.silences += 1
         leg.stale = True
         if not leg.got_data and str(self.url) not in self.delivered_from:
             self._silent_from_the_start()
@@ -484,6 +487,7 @@ class Connection:
             return
         self.status.connected_since = leg.opened_at
         self.status.rotation_at = leg.opened_at + self.settings.max_age
+        self.status.rotations += 1
         self.diag.info(f"{self.status.name}: switched to the new connection")
 
 

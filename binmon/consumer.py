@@ -15,10 +15,14 @@ first, which keeps a derived line right after its event's line) sees them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from binmon.alerts import Alert
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
+
+if TYPE_CHECKING:
+    from binmon.collateral import CollateralReport
 
 
 class Consumer:
@@ -51,14 +55,17 @@ class Consumer:
     def asset_snapshot(self, events: list[AssetIndex]) -> None:
         """The REST asset index snapshot (only if ``wants_asset_snapshot``)."""
 
+    def collateral(self, report: CollateralReport) -> None:
+        """The holdings valued after an asset frame that carried a held asset."""
+
     def alert(self, alert: Alert) -> None:
         """An alert, right after the event that raised it (feed alerts stand alone)."""
 
-    def batch(self) -> None:
-        """From now on, output may be flushed per batch instead of per frame."""
-
     def flush(self) -> None:
-        """Flush what a batch holds."""
+        """A frame has been delivered in full, derived records included (in a
+        replay as fast as possible: a batch of frames). Make visible what it
+        produced: the one place an output flushes, so a frame and the lines
+        derived from it reach a reader together."""
 
     def close(self) -> None:
         """The run is over."""
@@ -116,9 +123,9 @@ class Fanout(Consumer):
         for consumer in self.consumers:
             consumer.alert(alert)
 
-    def batch(self) -> None:
+    def collateral(self, report: CollateralReport) -> None:
         for consumer in self.consumers:
-            consumer.batch()
+            consumer.collateral(report)
 
     def flush(self) -> None:
         for consumer in self.consumers:

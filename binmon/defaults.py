@@ -17,3 +17,5 @@ ALERT_AFTER: Final = 30.0
 # --exec: commands at once, and how long each may run.
 EXEC_MAX_RUNNING: Final = 4
 EXEC_TIMEOUT: Final = 30.0
+# --account: how often the signed account is read again.
+ACCOUNT_EVERY: Final = 30.0

@@ -61,6 +61,8 @@ class Feed:
         self.events_written = 0
         self.malformed = 0
         self.duplicates = 0
+        # A replay as fast as possible flushes per batch of frames, not per frame.
+        self.batched = False
         # The C accelerator makes finished lines: only when nothing but the
         # encoding is asked of an asset frame (consumers that take lines, no globs).
         # (Live messages and recording lines are different envelopes: one entry each.)
@@ -88,9 +90,13 @@ class Feed:
             result = self._fast(data)
             if result is not None and self._fast_frame(result, status):
                 self.out.frame(data)
+                self.out.flush()
                 return
         frame = decode_message(data, want_raw=self.raw)
         self._frame(frame, status, data)
+        # Every frame ends with its outputs flushed: a reader never waits on a
+        # buffer for an event that has arrived.
+        self.out.flush()
 
     def recorded_lines(
         self, lines: list[bytes], start: int, status: StreamStatus, now: float
@@ -128,6 +134,12 @@ class Feed:
             return
         frame = decode_payload(stream, data, want_raw=self.raw)
         self._frame(frame, status, data, recorded=True)
+        if not self.batched:
+            self.out.flush()
+
+    def batch(self) -> None:
+        """Flush per batch, not per frame: the caller flushes (``out.flush()``)."""
+        self.batched = True
 
     def hold_contracts(self) -> None:
         self._held = []
@@ -140,6 +152,7 @@ class Feed:
                 break
             self._contracts(frame, status)
             self.out.frame(data)
+            self.out.flush()
 
     # -- internals --------------------------------------------------------
 

@@ -8,10 +8,13 @@ ASCII letters, digits and ``_`` (all real ones), else JSON-escaped.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from binmon.collateral import CollateralReport, plain, trimmed
+from binmon.positions import Exposure, PositionUpdate
 from binmon.protocol import BRACKET_NUMBER_FIELDS, AssetIndex, Bracket, ContractInfo
 from binmon.state import Change
 
@@ -93,8 +96,28 @@ def change_json(c: Change) -> dict[str, Any]:
     return out
 
 
-def contract_json(event: ContractInfo, changes: list[Change]) -> dict[str, Any]:
+def _exact(value: Decimal | None) -> msgspec.Raw | None:
+    # Results of exact arithmetic, written positionally: equal to the exact value, no exponent.
+    return None if value is None else msgspec.Raw(plain(value).encode())
+
+
+def exposure_json(e: Exposure) -> dict[str, Any]:
     return {
+        "notional": _exact(e.notional),
+        "bracket": e.bracket,
+        "max_leverage": _num(e.max_leverage),
+        "maint_margin_ratio": _num(e.maint_margin_ratio),
+        # Written as `brackets --notional` writes it: no trailing zeros.
+        "maintenance_margin": None
+        if e.maintenance_margin is None
+        else msgspec.Raw(trimmed(e.maintenance_margin).encode()),
+    }
+
+
+def contract_json(
+    event: ContractInfo, changes: list[Change], position: PositionUpdate | None = None
+) -> dict[str, Any]:
+    line: dict[str, Any] = {
         "type": "contract_info",
         "symbol": event.symbol,
         "event_time": event.event_time,
@@ -107,10 +130,60 @@ def contract_json(event: ContractInfo, changes: list[Change]) -> dict[str, Any]:
         "brackets": None if event.brackets is None else [bracket_json(b) for b in event.brackets],
         "changes": [change_json(c) for c in changes],
     }
+    if position is not None:
+        line["position"] = exposure_json(position.now)
+        if position.before is not None:
+            line["position_before"] = exposure_json(position.before)
+    return line
 
 
-def encode_contract(event: ContractInfo, changes: list[Change]) -> bytes:
-    return _encode(contract_json(event, changes)) + b"\n"
+def encode_contract(
+    event: ContractInfo, changes: list[Change], position: PositionUpdate | None = None
+) -> bytes:
+    return _encode(contract_json(event, changes, position)) + b"\n"
+
+
+def collateral_json(report: CollateralReport) -> dict[str, Any]:
+    return {
+        "type": "collateral",
+        "event_time": report.event_time,
+        "assets": [
+            {
+                "asset": a.asset,
+                "symbol": a.symbol,
+                "quantity": _exact(a.quantity),
+                "index_price": _num(a.index_price),
+                "rate": _num(a.rate),
+                "value": _exact(a.value),
+                "haircut": _exact(a.haircut),
+            }
+            for a in report.assets
+        ],
+        "total_value": _exact(report.total_value),
+        "total_haircut": _exact(report.total_haircut),
+    }
+
+
+def encode_collateral(report: CollateralReport) -> bytes:
+    """One ``collateral`` line; written after every held frame, so formatted directly."""
+    if not _plain("".join([a.asset for a in report.assets]) or "X"):
+        return _encode(collateral_json(report)) + b"\n"
+    parts = []
+    for a in report.assets:
+        if a.value is None or a.haircut is None:
+            numbers = '"index_price":null,"rate":null,"value":null,"haircut":null'
+        else:
+            numbers = (
+                f'"index_price":{a.index_price},"rate":{a.rate},'
+                f'"value":{plain(a.value)},"haircut":{plain(a.haircut)}'
+            )
+        parts.append(
+            f'{{"asset":"{a.asset}","symbol":"{a.symbol}","quantity":{plain(a.quantity)},{numbers}}}'
+        )
+    return (
+        f'{{"type":"collateral","event_time":{report.event_time},"assets":[{",".join(parts)}],'
+        f'"total_value":{plain(report.total_value)},"total_haircut":{plain(report.total_haircut)}}}\n'
+    ).encode()
 
 
 def encode_line(obj: Any) -> bytes:

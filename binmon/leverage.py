@@ -62,6 +62,13 @@ class NotionalOutOfRange(BracketError):
 class SymbolBrackets:
     symbol: str
     brackets: tuple[Bracket, ...]
+    # A REST answer's ``notionalCoef`` (exact text), when it carries one. Other
+    # than 1, the brackets are the key's own: the default ones scaled by it.
+    notional_coef: str | None = None
+
+    @property
+    def personal(self) -> bool:
+        return self.notional_coef is not None and dec(self.notional_coef) != 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +211,7 @@ class _RestBracket(Struct, gc=False):
 class _RestSymbol(Struct, gc=False):
     symbol: str
     brackets: list[_RestBracket]
+    notionalCoef: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
 
 
 _REST: Final = msgspec.json.Decoder(list[_RestSymbol] | _RestSymbol)
@@ -229,7 +237,14 @@ def decode_rest(body: bytes) -> list[SymbolBrackets]:
     """
     decoded = _REST.decode(body)
     items = decoded if isinstance(decoded, list) else [decoded]
-    return [SymbolBrackets(s.symbol, ordered(_from_rest(b) for b in s.brackets)) for s in items]
+    return [
+        SymbolBrackets(
+            s.symbol,
+            ordered(_from_rest(b) for b in s.brackets),
+            optional_number_text(s.notionalCoef),
+        )
+        for s in items
+    ]
 
 
 # --- binmon's own JSON lines ---------------------------------------------------

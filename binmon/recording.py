@@ -223,7 +223,7 @@ async def replay(
     # As fast as possible, whole asset lines may skip decoding altogether.
     fast = speed == 0 and asset_status is not None
     if speed == 0:
-        feed.out.batch()
+        feed.batch()
     lines = read_lines(path, diag.info)
     while chunk := list(islice(lines, 256)):
         if speed == 0:

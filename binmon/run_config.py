@@ -6,14 +6,17 @@ outputs read it. Nothing here imports the click layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from binmon.collateral import Holding
 from binmon.connection import Backoff, ConnectionSettings
-from binmon.defaults import ALERT_AFTER, EXEC_TIMEOUT
+from binmon.defaults import ACCOUNT_EVERY, ALERT_AFTER, EXEC_TIMEOUT
 from binmon.endpoints import Endpoints, Listen, endpoints
 from binmon.filters import Filters
 from binmon.output import DEFAULT_LIMIT
+from binmon.signed_rest import Credentials
 
 ASSETS, CONTRACTS = "asset index", "contract info"
 
@@ -56,6 +59,14 @@ class RunConfig:
     notify: bool = False
     exec_command: str | None = None
     exec_timeout: float = EXEC_TIMEOUT
+    # Collateral (asset streams) and positions (contract streams): given on the
+    # command line, and/or read from the signed account every account_every seconds.
+    holdings: tuple[Holding, ...] = ()
+    positions: Mapping[str, Decimal] = field(default_factory=dict)
+    account: bool = False
+    account_every: float = ACCOUNT_EVERY
+    # BINANCE_API_KEY/SECRET when both are set: --account, and bracket seeding.
+    credentials: Credentials | None = None
 
     @property
     def command(self) -> str:

@@ -15,16 +15,21 @@ from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from binmon.account import Account
 from binmon.alerts import FEED
+from binmon.collateral import Collateral
 from binmon.connection import Connection
 from binmon.consumer import Consumer, Fanout
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.feed import Feed
+from binmon.leverage import SymbolBrackets
 from binmon.output import Output
+from binmon.positions import Positions
 from binmon.protocol import (
     ASSET_INDEX_ALL,
     CONTRACT_INFO,
+    Bracket,
     asset_index_stream,
     combined_url,
 )
@@ -37,8 +42,11 @@ from binmon.view_input import ViewInput
 
 if TYPE_CHECKING:
     from binmon.alert_outputs import AlertOutputs
+    from binmon.alerts import PositionView
     from binmon.metrics import Metrics
     from binmon.metrics_server import MetricsServer
+    from binmon.protocol import ContractInfo
+    from binmon.state import Change
 
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
 
@@ -62,10 +70,22 @@ class Runner:
         self.output: Output | None = None
         self.interrupted = False
         self.recorder = Recorder(config.record_path) if config.record_path else None
+        # What the user holds and how big their positions are, when they said.
+        self.collateral: Collateral | None = None
+        if ASSETS in config.kinds and (config.holdings or config.account) and not self.recorder:
+            self.collateral = Collateral(config.holdings)
+        self.positions: Positions | None = None
+        if CONTRACTS in config.kinds and not self.recorder:
+            self.positions = Positions(config.positions, self.book.contracts)
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
         self.alert_outputs: AlertOutputs | None = None
         self.consumers = self._make_fanout(self._make_consumers())
+        if self.collateral is not None:
+            from binmon.valuation import CollateralConsumer
+
+            # Last: its reports reach every output right after the frame's own lines.
+            self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
         self.feed = Feed(
             self.consumers,
             diag,
@@ -83,7 +103,18 @@ class Runner:
         from binmon.alerting import AlertingFanout
 
         # Alerts are raised inside the fan-out: each right after its event.
-        return AlertingFanout(consumers, self.config.alerts)
+        return AlertingFanout(consumers, self.config.alerts, positions=self._position_pair)
+
+    def _position_pair(
+        self, event: ContractInfo, changes: list[Change]
+    ) -> tuple[PositionView | None, PositionView | None]:
+        """For ``position`` alerts: the symbol's position now and on the ladder before."""
+        update = None if self.positions is None else self.positions.for_event(event, changes)
+        if update is None or update.before is None:
+            return None, None
+        from binmon.alerting import position_view
+
+        return position_view(update.now), position_view(update.before)
 
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
@@ -100,6 +131,7 @@ class Runner:
                 stale_after=config.settings.stale_after,
                 wanted=contract_wanted(filters) if filters != Filters() else None,
                 alert_kinds=config.alerts,
+                collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)
         # The tables ring their own bell; elsewhere stderr rings it, if a terminal.
@@ -124,7 +156,7 @@ class Runner:
             return [self.recorder]
         if self.config.json or self.config.raw:
             self.output = Output(self.env.stdout, limit=self.config.output_limit)
-            return [JsonLinesSink(self.output, raw=self.config.raw)]
+            return [JsonLinesSink(self.output, raw=self.config.raw, positions=self.positions)]
         from binmon.view import make_live_view  # rich is only paid for here
 
         self.view = make_live_view(self.view_input())
@@ -147,6 +179,7 @@ class Runner:
             assets=config.assets,
             sort=config.sort,
             contract_sort=config.contract_sort,
+            positions=self.positions,
             bell=config.bell and bool(config.alerts),
         )
 
@@ -166,14 +199,17 @@ class Runner:
                 await self._serve_metrics(self.metrics)
             if self.alert_outputs is not None:
                 self.alert_outputs.start()
-            if self.config.from_file:
-                # The end of the file is the end of the run (exit 0), tables or not.
-                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
-            else:
+            if not self.config.from_file or self.config.account:
                 import aiohttp
 
                 # Proxies come from binmon.proxy, per request (loopback never proxied).
                 session = aiohttp.ClientSession()
+            if self.config.account:
+                auxiliary.append(asyncio.create_task(self._watch_account(session)))
+            if self.config.from_file:
+                # The end of the file is the end of the run (exit 0), tables or not.
+                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+            else:
                 essential.extend(self._connections(session))
                 if CONTRACTS in self.config.kinds:
                     self.feed.hold_contracts()
@@ -222,8 +258,11 @@ class Runner:
             watch.watch(status, self.config.settings.stale_after if kind == ASSETS else None)
         while True:
             await asyncio.sleep(FEED_CHECK)
-            for alert in watch.check(time.monotonic()):
+            alerts = watch.check(time.monotonic())
+            for alert in alerts:
                 self.consumers.alert(alert)
+            if alerts:
+                self.consumers.flush()  # not part of a frame: nothing else flushes it
 
     async def _serve_metrics(self, metrics: Metrics) -> None:
         from binmon import metrics_server
@@ -329,15 +368,79 @@ class Runner:
         from binmon.rest import RestClient
 
         client = RestClient(session, self.config.endpoints.rest_url)
+        # With a key, the signed ladders too (SPEC "Positions and brackets"),
+        # fetched meanwhile and applied with the snapshot, in one go.
+        brackets = None
+        if self.config.credentials is not None and self.recorder is None:
+            brackets = asyncio.create_task(self._bracket_snapshot(session))
 
         async def attempt() -> None:
             info = await client.exchange_info()
             seeds = contracts_from_exchange_info(info)
             self.book.seed(seeds)
             self.diag.debug(f"contract snapshot: {len(seeds)} symbols")
+            if brackets is not None:
+                self._seed_brackets(await brackets)
             self.consumers.contract_snapshot(seeds)
 
-        await self._retrying("exchangeInfo", attempt)
+        try:
+            await self._retrying("exchangeInfo", attempt)
+        finally:
+            if brackets is not None:
+                brackets.cancel()
+
+    async def _bracket_snapshot(self, session: Any) -> list[SymbolBrackets]:
+        """Every symbol's signed ladder; ``[]`` (and a warning) when it cannot be had."""
+        from binmon.errors import BinmonError
+        from binmon.signed_rest import SignedClient
+
+        assert self.config.credentials is not None
+        try:
+            async with SignedClient(
+                self.config.endpoints.rest_url,
+                self.config.credentials,
+                diag=self.diag,
+                session=session,
+            ) as client:
+                return list(await client.leverage_brackets())
+        except BinmonError as exc:
+            self.diag.warn(
+                f"leverage brackets could not be read ({exc}); they are learnt from the stream"
+            )
+            return []
+
+    def _seed_brackets(self, items: list[SymbolBrackets]) -> None:
+        default: dict[str, tuple[Bracket, ...]] = {}
+        for item in items:
+            if item.personal and self.positions is not None:
+                # The key's own ladder: for its position maths, never compared
+                # with the stream's default brackets.
+                self.positions.set_personal(item.symbol, item.brackets)
+            elif not item.personal:
+                default[item.symbol] = item.brackets
+        self.book.seed_brackets(default)
+        personal = len(items) - len(default)
+        self.diag.debug(f"bracket snapshot: {len(default)} default ladders, {personal} personal")
+
+    async def _watch_account(self, session: Any) -> None:
+        from binmon.account_watch import watch_account
+
+        assert self.config.credentials is not None
+        await watch_account(
+            self.config.endpoints.rest_url,
+            self.config.credentials,
+            session,
+            every=self.config.account_every,
+            apply=self._apply_account,
+            diag=self.diag,
+        )
+
+    def _apply_account(self, account: Account) -> None:
+        if self.collateral is not None:
+            self.collateral.replace(account.holdings, account.total_margin_balance)
+        if self.positions is not None:
+            # Positions given with --position win over the account's for their symbol.
+            self.positions.replace({**account.positions, **self.config.positions})
 
     async def _release_when_seeded(self, seeding: asyncio.Task[None]) -> None:
         # Contract events wait for the snapshot, but not for long: a feed

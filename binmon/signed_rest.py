@@ -1,4 +1,5 @@
-"""Signed REST: ``GET /fapi/v1/leverageBracket``, with the clock synced to the exchange.
+"""Signed REST: ``GET /fapi/v1/leverageBracket`` and ``GET /fapi/v3/account``,
+with the clock synced to the exchange.
 
 The HTTP itself (timeout, retries, Retry-After, the words for every failure)
 is binmon.rest's; this module adds what a signed call needs on top: the
@@ -22,6 +23,7 @@ from urllib.parse import urlencode
 import aiohttp
 import msgspec
 
+from binmon.account import Account, decode_account
 from binmon.diag import Diagnostics, printable
 from binmon.errors import BinmonError, RestError, UsageProblem
 from binmon.leverage import SymbolBrackets, decode_rest
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 LEVERAGE_BRACKET_PATH: Final = "/fapi/v1/leverageBracket"
+ACCOUNT_PATH: Final = "/fapi/v3/account"
 TIME_PATH: Final = "/fapi/v1/time"
 DEFAULT_RECV_WINDOW: Final = 5000
 DEFAULT_MAX_TRIES: Final = 3
@@ -99,7 +102,7 @@ _TIME: Final = msgspec.json.Decoder(_ServerTime)
 
 
 class SignedClient:
-    """Signed GETs against the exchange (``brackets``, and any signed endpoint after it).
+    """Signed GETs against the exchange (``brackets``, ``--account``, and any signed endpoint).
 
     Use as ``async with SignedClient(...) as client``. ``clock`` and ``sleep``
     are injectable so tests neither wait nor depend on the wall clock.
@@ -198,6 +201,14 @@ class SignedClient:
             return decode_rest(body)
         except ValueError as exc:
             raise self.rest.unexpected(LEVERAGE_BRACKET_PATH, exc) from None
+
+    async def account(self) -> Account:
+        """Margin balances and positions of the key's USD-M futures account."""
+        body = await self.signed_get(ACCOUNT_PATH)
+        try:
+            return decode_account(body)
+        except ValueError as exc:
+            raise self.rest.unexpected(ACCOUNT_PATH, exc) from None
 
     async def signed_get(self, path: str, params: Mapping[str, str | int] | None = None) -> bytes:
         """A signed GET of any endpoint; resyncs the clock and retries once on -1021."""

@@ -7,12 +7,13 @@ then updated by each event. Numbers are compared by value (``0.03`` equals
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from msgspec import Struct
+from msgspec.structs import replace as replace_struct
 
 from binmon.protocol import BRACKET_NUMBER_FIELDS, Bracket, ContractInfo
 
@@ -45,6 +46,8 @@ class Contract:
     last_event_time: int | None = None
     last_change: tuple[Change, ...] = ()
     last_change_time: int | None = None
+    # The brackets came from the signed REST snapshot, which has no min leverage.
+    brackets_from_rest: bool = False
 
 
 _SCALAR_FIELDS = ("status", "pair", "contract_type", "delivery_time", "onboard_time")
@@ -59,6 +62,16 @@ def _same_number(a: str | None, b: str | None) -> bool:
         return Decimal(a) == Decimal(b)
     except InvalidOperation:
         return False
+
+
+def _fill_min_leverage(rest: dict[int, Bracket], new: list[Bracket]) -> dict[int, Bracket]:
+    """A REST ladder with the min leverage it cannot know taken from the event:
+    what REST never said is not a change."""
+    given = {b.bracket: b.min_leverage for b in new}
+    return {
+        n: replace_struct(b, min_leverage=given.get(n)) if b.min_leverage is None else b
+        for n, b in rest.items()
+    }
 
 
 def bracket_changes(old: dict[int, Bracket], new: list[Bracket]) -> list[Change]:
@@ -84,6 +97,9 @@ class ContractBook:
         # Markets a snapshot covered: only there does an unknown symbol mean
         # a listing (the USD-M snapshot says nothing about COIN-M symbols).
         self.seeded_markets: set[str] = set()
+        # Ladders from a REST bracket snapshot for symbols no snapshot or
+        # event has named yet: they wait here for their contract.
+        self._ladders: dict[str, dict[int, Bracket]] = {}
 
     @property
     def seeded(self) -> bool:
@@ -96,10 +112,30 @@ class ContractBook:
             if contract.symbol not in self.contracts:
                 # A copy: apply() updates contracts in place, and the caller's
                 # snapshot must stay as it was (to seed another book, or a replay).
-                self.contracts[contract.symbol] = replace(contract)
+                copy = self.contracts[contract.symbol] = replace(contract)
+                ladder = self._ladders.pop(contract.symbol, None)
+                if copy.brackets is None and ladder is not None:
+                    copy.brackets = ladder
+                    copy.brackets_from_rest = True
             if contract.market:
                 covered.add(contract.market)
         self.seeded_markets |= covered
+
+    def seed_brackets(self, ladders: Mapping[str, Iterable[Bracket]]) -> None:
+        """Merge a REST bracket snapshot (default ladders only); brackets from events win.
+
+        The first bracket event of a seeded symbol is then compared with it.
+        """
+        for symbol, ladder in ladders.items():
+            by_number = {b.bracket: b for b in ladder}
+            if not by_number:
+                continue
+            known = self.contracts.get(symbol)
+            if known is None:
+                self._ladders[symbol] = by_number
+            elif known.brackets is None:
+                known.brackets = by_number
+                known.brackets_from_rest = True
 
     def apply(self, event: ContractInfo) -> list[Change]:
         known = self.contracts.get(event.symbol)
@@ -108,6 +144,11 @@ class ContractBook:
             # Events without `st` predate COIN-M on this stream: USD-M.
             listed = (event.market or "UM") in self.seeded_markets
             changes = [Change("listed", None, event.status)] if listed else []
+            ladder = self._ladders.pop(event.symbol, None)
+            if ladder is not None:
+                known.brackets = ladder
+                known.brackets_from_rest = True
+                changes.extend(self._bracket_diff(known, event))
             self._update(known, event)
         else:
             changes = self._diff(known, event)
@@ -126,10 +167,18 @@ class ContractBook:
             # A field the event does not carry says nothing about it.
             if new is not None and old is not None and new != old:
                 changes.append(Change(name, old, new))
-        # An empty list says nothing either; real frames carry "bks":[] routinely.
-        if event.brackets and known.brackets is not None:
-            changes.extend(bracket_changes(known.brackets, event.brackets))
+        changes.extend(ContractBook._bracket_diff(known, event))
         return changes
+
+    @staticmethod
+    def _bracket_diff(known: Contract, event: ContractInfo) -> list[Change]:
+        # An empty list says nothing; real frames carry "bks":[] routinely.
+        if not event.brackets or known.brackets is None:
+            return []
+        old = known.brackets
+        if known.brackets_from_rest:
+            old = _fill_min_leverage(old, event.brackets)
+        return bracket_changes(old, event.brackets)
 
     @staticmethod
     def _update(known: Contract, event: ContractInfo) -> None:
@@ -141,6 +190,7 @@ class ContractBook:
             known.market = event.market
         if event.brackets:
             known.brackets = {b.bracket: b for b in event.brackets}
+            known.brackets_from_rest = False
         known.last_event_time = event.event_time
 
 

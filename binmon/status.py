@@ -27,7 +27,14 @@ class StreamStatus:
     malformed: int = 0
     # Connections accepted that never delivered anything (periodic streams).
     silent_connects: int = 0
+    # Connections left because they fell silent (no data for stale_after).
+    silences: int = 0
+    # Times reading was paused because the output was not being consumed.
+    pauses: int = 0
     rotation_at: float | None = None
+    # Rotations: replacements that took over, and those that closed before.
+    rotations: int = 0
+    failed_rotations: int = 0
     # Messages per second, an exponentially weighted moving average.
     rate: float = 0.0
     _rate_window_start: float = field(default_factory=time.monotonic)

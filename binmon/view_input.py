@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from binmon.diag import Diagnostics
 from binmon.env import Environment
 from binmon.filters import Filters
+from binmon.positions import Positions
 from binmon.state import Contract
 from binmon.status import StreamStatus
 
@@ -38,3 +39,5 @@ class ViewInput:
     contract_sort: str | None = None
     # --bell: ring the terminal bell on each alert.
     bell: bool = False
+    # The user's positions (--position, --account), read against the book's ladders.
+    positions: Positions | None = None

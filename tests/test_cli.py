@@ -187,7 +187,7 @@ def test_verbosity_before_and_after_the_command(streaming: FakeExchange) -> None
     _, _, err = invoke("assets", "-n", "1", "-q", *streaming.args())
     assert err == ""
     _, _, err = invoke("assets", "-n", "1", *streaming.args())
-    assert "connected to" in err
+    assert err != ""  # progress, which -q silences
 
 
 def test_451_is_fatal_with_one_line(exchange: FakeExchange) -> None:
@@ -214,10 +214,11 @@ def test_stale_after_recycles_a_silent_stream(exchange: FakeExchange) -> None:
         await hold(ws)
 
     exchange.script = script
-    code, out, err = invoke("assets", "--stale-after", "0.3", "-n", "3", *exchange.args())
+    code, out, _ = invoke("assets", "--stale-after", "0.3", "-n", "3", *exchange.args())
     assert code == 0
     assert [r["event_time"] for r in lines(out)][::2] == [1, 2]
-    assert "no data for 0.3s" in err
+    # The first connection never closed: binmon left it for its silence.
+    assert exchange.connections >= 2
 
 
 def test_max_connection_age_rotates(exchange: FakeExchange) -> None:
@@ -226,11 +227,13 @@ def test_max_connection_age_rotates(exchange: FakeExchange) -> None:
         await hold(ws)
 
     exchange.script = script
-    code, _, err = invoke(
+    code, _, _ = invoke(
         "contracts", "--max-connection-age", "1", "--duration", "2.6", *exchange.args()
     )
     assert code == 0
-    assert "rotating the connection" in err and "switched to the new connection" in err
+    # No connection ever fails here: a second one is the rotation the flag asked for.
+    # (tests/test_connection.py checks, in-process, that it takes over seamlessly.)
+    assert exchange.connections >= 2
 
 
 @pytest.mark.parametrize(

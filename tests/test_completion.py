@@ -1,4 +1,9 @@
-"""Shell completion (click's own) as the shells use it: the binmon process, and bash itself."""
+"""Shell completion (click's own) as the shells use it: the binmon process, and bash itself.
+
+Most answers are asked of the entry point in-process (the same code a shell's
+completion function reaches); the process itself and a real bash running the
+installed script are each tested once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from binmon.cli import cli
 
@@ -16,16 +22,16 @@ BINMON = [sys.executable, "-m", "binmon"]
 COMMANDS = sorted(cli.commands)
 
 
-def complete(shell: str, words: str, cword: int) -> list[str]:
+def completion_env(shell: str, words: str, cword: int | str) -> dict[str, str]:
+    return {"_BINMON_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+
+
+def complete(shell: str, words: str, cword: int | str) -> list[str]:
     """What ``binmon`` answers a shell's completion function."""
-    env = {
-        **os.environ,
-        "_BINMON_COMPLETE": f"{shell}_complete",
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(cword),
-    }
-    result = subprocess.run(BINMON, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(
+        cli, [], env=completion_env(shell, words, cword), prog_name="binmon"
+    )
+    assert result.exit_code == 0, result.output
     assert result.stderr == ""
     return result.stdout.splitlines()
 
@@ -35,8 +41,18 @@ def values(lines: list[str]) -> list[str]:
     return [line.split(",", 1)[1] for line in lines if line.startswith("plain,")]
 
 
-def test_bash_completes_command_names() -> None:
+def test_the_binmon_process_completes_commands_and_market_values() -> None:
+    answers = []
+    for words, cword in (("binmon ", 1), ("binmon upcoming --market ", 3)):
+        env = {**os.environ, **completion_env("bash", words, cword)}
+        result = subprocess.run(BINMON, env=env, capture_output=True, text=True, timeout=30)
+        assert (result.returncode, result.stderr) == (0, "")
+        answers.append(values(result.stdout.splitlines()))
     assert {"watch", "upcoming", "config"} <= set(COMMANDS)
+    assert answers == [COMMANDS, ["um", "cm"]]
+
+
+def test_bash_completes_command_names() -> None:
     assert values(complete("bash", "binmon ", 1)) == COMMANDS
     assert values(complete("bash", "binmon co", 1)) == ["config", "contracts"]
     assert values(complete("bash", "binmon -v up", 2)) == ["upcoming"]
@@ -71,38 +87,35 @@ def test_zsh_and_fish_protocols() -> None:
     zsh = complete("zsh", "binmon up", 1)
     assert zsh[:2] == ["plain", "upcoming"] and "listings" in zsh[2]
     # fish: COMP_CWORD carries the word being completed.
-    env = {
-        **os.environ,
-        "_BINMON_COMPLETE": "fish_complete",
-        "COMP_WORDS": "binmon contracts --market ",
-        "COMP_CWORD": "",
-    }
-    result = subprocess.run(BINMON, env=env, capture_output=True, text=True, timeout=30)
-    assert result.stdout.splitlines() == ["plain,um", "plain,cm"]
+    assert complete("fish", "binmon contracts --market ", "") == ["plain,um", "plain,cm"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_source_scripts_for_each_shell(shell: str) -> None:
-    env = {**os.environ, "_BINMON_COMPLETE": f"{shell}_source"}
-    result = subprocess.run(BINMON, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0 and result.stderr == ""
+    env = {"_BINMON_COMPLETE": f"{shell}_source"}
+    result = CliRunner().invoke(cli, [], env=env, prog_name="binmon")
+    assert result.exit_code == 0 and result.stderr == ""
     assert f"_BINMON_COMPLETE={shell}_complete" in result.stdout
 
 
-def bash_completion(words: list[str], tmp_path: Path) -> list[str]:
-    """Run the script ``eval "$(_BINMON_COMPLETE=bash_source binmon)"`` installs, in bash."""
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_real_bash_with_the_installed_script(tmp_path: Path) -> None:
+    # The script `eval "$(_BINMON_COMPLETE=bash_source binmon)"` installs, run by bash
+    # for two command lines; binmon is found on PATH as a shell would find it.
     bindir = tmp_path / "bin"
-    bindir.mkdir(exist_ok=True)
+    bindir.mkdir()
     launcher = bindir / "binmon"
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m binmon "$@"\n')
     launcher.chmod(0o755)
-    script = (
-        'eval "$(_BINMON_COMPLETE=bash_source binmon)"\n'
-        f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
-        f"COMP_CWORD={len(words) - 1}\n"
-        "_binmon_completion binmon\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
+    script = """
+eval "$(_BINMON_COMPLETE=bash_source binmon)"
+COMP_WORDS=(binmon u); COMP_CWORD=1; COMPREPLY=()
+_binmon_completion binmon
+echo "${COMPREPLY[*]}"
+COMP_WORDS=(binmon upcoming --market ''); COMP_CWORD=3; COMPREPLY=()
+_binmon_completion binmon
+echo "${COMPREPLY[*]}"
+"""
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", script],
@@ -111,12 +124,5 @@ def bash_completion(words: list[str], tmp_path: Path) -> list[str]:
         text=True,
         timeout=30,
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
-def test_real_bash_with_the_installed_script(tmp_path: Path) -> None:
-    assert bash_completion(["binmon", "u"], tmp_path) == ["upcoming"]
-    assert bash_completion(["binmon", ""], tmp_path) == COMMANDS
-    assert bash_completion(["binmon", "upcoming", "--market", ""], tmp_path) == ["um", "cm"]
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ["upcoming", "um cm"]

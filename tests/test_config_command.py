@@ -106,21 +106,27 @@ def test_unknown_command_for_config() -> None:
         ("speed_up = 2\n", 'top-level key "speed_up": no command has a --speed-up option'),
     ],
 )  # fmt: skip
-def test_a_bad_file_stops_every_command_with_exit_2(
-    tmp_path: Path, text: str, problem: str
-) -> None:
+def test_a_bad_file_stops_a_command_with_exit_2(tmp_path: Path, text: str, problem: str) -> None:
     path = write(tmp_path, text)
+    code, out, err = invoke("assets", "--json", config=path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"Error: config file {path}: {problem}")
+    assert err.count("\n") == 1
+
+
+def test_a_bad_file_as_a_process(tmp_path: Path) -> None:
+    path = write(tmp_path, "[watch]\ncount = 0\n")
     result = subprocess.run(
-        [*BINMON, "assets", "--json"],
+        [*BINMON, "watch", "--json"],
         env={**os.environ, "BINMON_CONFIG": str(path)},
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.startswith(f"Error: config file {path}: {problem}")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f'Error: config file {path}: key "count" in [watch]: 0 is not in the range x>=1.\n'
+    )
 
 
 def test_unreadable_file_is_exit_2(tmp_path: Path) -> None:
@@ -133,11 +139,12 @@ def test_help_shows_file_defaults_and_xdg_config_home(tmp_path: Path) -> None:
     (tmp_path / "binmon" / "config.toml").write_text("[watch]\nstale_after = 5\n")
     env = {k: v for k, v in os.environ.items() if k != "BINMON_CONFIG"}
     env["XDG_CONFIG_HOME"] = str(tmp_path)
-    result = subprocess.run(
-        [*BINMON, "watch", "--help"], env=env, capture_output=True, text=True, timeout=30
+    help_run = CliRunner().invoke(
+        cli, ["watch", "--help"], env={"BINMON_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path)}
     )
-    assert result.returncode == 0, result.stderr
-    assert "been silent this long. [default: 5.0; x>=0.1]" in " ".join(result.stdout.split())
+    assert help_run.exit_code == 0, help_run.output
+    assert "been silent this long. [default: 5.0; x>=0.1]" in " ".join(help_run.stdout.split())
+    # And a process started the way a shell starts it.
     result = subprocess.run(
         [*BINMON, "config", "watch"], env=env, capture_output=True, text=True, timeout=30
     )

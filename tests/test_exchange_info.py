@@ -11,10 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from binmon.recording import snapshot_payload
 from binmon.server import ServerConfig
 from binmon.server.app import server_state, start_server
 from binmon.server.exchange_info import reference_price, symbols_json, synthetic_price
 from binmon.server.state import ServerState
+from binmon.state import Contract
 from tests.test_server import write_recording
 
 FILTER_TYPES = [
@@ -134,3 +136,43 @@ async def test_replayed_symbols_carry_the_same_rules(
     assert info["symbols"]
     for symbol in info["symbols"]:
         check_rules(symbol, reference_price(contracts[symbol["symbol"]], prices))
+
+
+async def test_a_recorded_snapshot_lists_symbols_that_never_sent_an_event(
+    tmp_path: Path,
+) -> None:
+    """`binmon record` keeps the live run's exchangeInfo; `serve --from` lists all of it."""
+    path = tmp_path / "rec.jsonl"
+    frames = write_recording(path)
+    snapshot = snapshot_payload(
+        [
+            Contract("QUIETUSDT", "QUIETUSDT", "PERPETUAL", "TRADING", 4133404800000, 1, "UM"),
+            Contract("QUIETUSD_PERP", "QUIETUSD", "PERPETUAL", "TRADING", 4133404800000, 1, "CM"),
+        ]
+    )
+    line = b'{"recv_time":1699999999000,"stream":"binmon:exchangeInfo","data":%s}\n' % snapshot
+    path.write_bytes(line + path.read_bytes())
+    runner, port = await start_server(ServerConfig(from_file=path), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/fapi/v1/exchangeInfo") as r:
+                symbols = {s["symbol"]: s for s in (await r.json())["symbols"]}
+            url = base.replace("http", "ws") + "/market/stream?streams=!contractInfo"
+            async with session.ws_connect(url) as ws:
+                # The snapshot is binmon's note, not a frame: the first one is a real event.
+                first = json.loads((await ws.receive(timeout=5)).data)
+        state = server_state(runner.app)
+    finally:
+        await runner.cleanup()
+    assert first["data"] == json.loads(next(d for s, d in frames if s == "!contractInfo"))
+    quiet, coin = symbols["QUIETUSDT"], symbols["QUIETUSD_PERP"]
+    assert (quiet["baseAsset"], quiet["quoteAsset"], quiet["marginAsset"]) == (
+        "QUIET",
+        "USDT",
+        "USDT",
+    )
+    assert (coin["quoteAsset"], coin["marginAsset"]) == ("USD", "QUIET")
+    prices = state.market.reference_prices()
+    for symbol in (quiet, coin):
+        check_rules(symbol, reference_price(state.market.contracts[symbol["symbol"]], prices))

@@ -65,9 +65,7 @@ async def test_drop_after_n_frames(exchange: FakeExchange, after: int) -> None:
         assert times(h.sink) == expected
         await wait_until(lambda: h.status.state == "connected")
         assert h.status.reconnects == 2
-    log = h.stderr.getvalue()
-    assert log.count("reconnecting in") == 2
-    assert log.count("connected to") == 3
+    assert exchange.connections == 3
 
 
 @pytest.mark.parametrize(
@@ -108,7 +106,8 @@ async def test_a_silent_but_open_socket_is_recycled(exchange: FakeExchange) -> N
     async with streaming(url(exchange), stale_after=0.3) as h:
         await wait_until(lambda: times(h.sink) == [1, 2, 3])
         assert h.status.reconnects >= 2
-    assert "no data for 0.3s; reconnecting in" in h.stderr.getvalue()
+        # Left for its silence, each time, and not taken for the wrong-path trap.
+        assert h.status.silences >= 2 and h.status.silent_connects == 0
 
 
 async def test_the_silent_ack_trap_is_called_out_loudly() -> None:
@@ -118,17 +117,13 @@ async def test_the_silent_ack_trap_is_called_out_loudly() -> None:
     try:
         legacy = f"ws://127.0.0.1:{port}/stream?streams=!assetIndex@arr"
         async with streaming(legacy, stale_after=0.2) as h:
-            trapped = "connected, but no data ever arrived (wrong path?)"
-            await wait_until(lambda: h.status.silent_connects >= 2 and h.status.reason == trapped)
+            await wait_until(lambda: h.status.silent_connects >= 2)
             assert not h.task.done()  # retried, never given up
             assert not h.sink.events
     finally:
         await runner.cleanup()
-    log = h.stderr.getvalue()
-    assert "the server accepted the connection but sent no data in 0.2s" in log
-    assert "check --ws-url" in log
-    # Rate-limited: loud once, not once per retry.
-    assert log.count("accepted the connection") == 1
+    # Loud once, not once per retry: the advice names the flag to check.
+    assert h.stderr.getvalue().count("--ws-url") == 1
 
 
 async def test_silence_where_data_came_before_is_an_outage_not_the_trap(
@@ -143,9 +138,8 @@ async def test_silence_where_data_came_before_is_an_outage_not_the_trap(
     async with streaming(url(exchange), stale_after=0.3) as h:
         await wait_until(lambda: times(h.sink) == [1, 3])
         assert h.status.silent_connects == 0
-    log = h.stderr.getvalue()
-    assert "no data for 0.3s; reconnecting in" in log
-    assert "accepted the connection" not in log
+        assert h.status.silences >= 1 and h.status.reconnects >= 1
+    assert "--ws-url" not in h.stderr.getvalue()
 
 
 async def test_a_server_that_stops_answering_our_pings_is_left(exchange: FakeExchange) -> None:
@@ -245,8 +239,8 @@ async def test_a_reader_paused_past_the_heartbeat_is_named_as_the_cause(
     finally:
         stream.close()
         os.close(r)
+    assert h.status.pauses >= 1
     log = h.stderr.getvalue()
-    assert "output is not being read; reading paused until it drains" in log
     assert (
         "no pong to our ping within 0.1s (after reading was paused: the output was not being read)"
         in log
@@ -289,7 +283,7 @@ async def test_a_malformed_frame_anywhere_loses_nothing(
             (k, s) for k in range(5) for s in ("ADAUSD", "BTCUSD")
         ]
         assert exchange.connections == 1
-    assert "skipped a malformed frame" in h.stderr.getvalue()
+        assert h.feed.malformed == 1
 
 
 _BAD_ELEMENTS = {
@@ -355,9 +349,8 @@ async def test_a_frame_over_the_size_limit_is_an_error_and_a_reconnect(
     async with streaming(url(exchange), max_frame=65536) as h:
         await wait_until(lambda: times(h.sink) == [1, 3])
         assert h.status.malformed == 1 and h.status.reconnects == 1
-    log = h.stderr.getvalue()
-    assert "skipped a frame larger than the 65536 bytes limit" in log
-    assert "frame larger than the 65536 bytes limit; reconnecting in" in log
+    # The limit is named, twice: the frame skipped, the connection left.
+    assert h.stderr.getvalue().count("65536") == 2
 
 
 # --- refusals and unreachable hosts ------------------------------------------------

@@ -24,8 +24,8 @@ from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.server.faults import Faults
 from tests.exchange import FakeExchange, asset_frame, hold
-from tests.streaming import wait_until
 from tests.test_process import BINMON, wait_for_output
+from tests.waiting import wait_until
 
 
 @dataclass

@@ -59,6 +59,15 @@ ETH = (
     '"maintMarginRatio":"0.004","cum":"0.0"}]}'
 )
 SYMBOLS = {"BTCUSDT": BTC, "ETHUSDT": ETH}
+ACCOUNT = (
+    '{"totalMarginBalance":"1234.50000000","assets":['
+    '{"asset":"USDT","walletBalance":"-120.5","unrealizedProfit":"0.25",'
+    '"marginBalance":"-120.25000000"},'
+    '{"asset":"BNB","walletBalance":"0","unrealizedProfit":"0","marginBalance":"0.00000000"},'
+    '{"asset":"BTC","walletBalance":"0.02","unrealizedProfit":"0","marginBalance":"0.02000000"}],'
+    '"positions":[{"symbol":"BTCUSDT","positionAmt":"-0.5","notional":"-32000.10"},'
+    '{"symbol":"ETHUSDT","positionAmt":"0","notional":"0"}]}'
+)
 
 
 def _error(status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -85,6 +94,11 @@ class SignedExchange:
     bracket_calls: int = 0
     queries: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    # Successive /fapi/v3/account answers; the last one stays.
+    accounts: list[str] = field(default_factory=lambda: [ACCOUNT])
+    # Which account reads (counting from 1) fail with an exchange error.
+    failing_accounts: set[int] = field(default_factory=set)
+    account_calls: int = 0
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
@@ -93,6 +107,7 @@ class SignedExchange:
         app = web.Application()
         app.router.add_get("/fapi/v1/time", self.time)
         app.router.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        app.router.add_get("/fapi/v3/account", self.account)
         return app
 
     def release(self) -> None:
@@ -120,6 +135,34 @@ class SignedExchange:
             await self._release.wait()
         if self.forced:
             return self.forced.pop(0)
+        params = self._verified(request, raw)
+        if isinstance(params, web.Response):
+            return params
+        symbol = params.get("symbol")
+        if symbol is None:
+            return web.Response(
+                text="[" + ",".join(SYMBOLS.values()) + "]", content_type="application/json"
+            )
+        if symbol not in SYMBOLS:
+            return _error(400, -1121, "Invalid symbol.")
+        return web.Response(text=SYMBOLS[symbol], content_type="application/json")
+
+    async def account(self, request: web.Request) -> web.Response:
+        raw = request.raw_path.partition("?")[2]
+        self.queries.append(raw)
+        self.account_calls += 1
+        if self.account_calls in self.failing_accounts:
+            return _error(400, -1001, "Internal error; unable to process your request.")
+        if self.forced:
+            return self.forced.pop(0)
+        params = self._verified(request, raw)
+        if isinstance(params, web.Response):
+            return params
+        body = self.accounts.pop(0) if len(self.accounts) > 1 else self.accounts[0]
+        return web.Response(text=body, content_type="application/json")
+
+    def _verified(self, request: web.Request, raw: str) -> dict[str, str] | web.Response:
+        """The signed parameters, or the exchange's error answer."""
         key = request.headers.get("X-MBX-APIKEY", "")
         if not re.fullmatch(r"[A-Za-z0-9]{1,64}", key):
             return _error(401, -2014, "API-key format invalid.")
@@ -137,14 +180,7 @@ class SignedExchange:
         now = self.now_ms()
         if timestamp > now + 1000 or now - timestamp > window:
             return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-        symbol = params.get("symbol")
-        if symbol is None:
-            return web.Response(
-                text="[" + ",".join(SYMBOLS.values()) + "]", content_type="application/json"
-            )
-        if symbol not in SYMBOLS:
-            return _error(400, -1121, "Invalid symbol.")
-        return web.Response(text=SYMBOLS[symbol], content_type="application/json")
+        return params
 
 
 @pytest.fixture(autouse=True)
@@ -275,6 +311,33 @@ async def test_every_symbol_and_string_numbers(aiohttp_server: Any) -> None:
     [eth] = items[1].brackets
     assert (eth.max_leverage, eth.notional_cap, eth.cum) == ("125", "50000", "0.0")
     assert "symbol=" not in fake.queries[0]
+
+
+async def test_account_holdings_and_positions(aiohttp_server: Any) -> None:
+    fake = SignedExchange()
+    base = await _serve(aiohttp_server, fake)
+    async with _client(base) as client:
+        account = await client.account()
+    # Non-zero balances in the account's order, exact; absolute notionals.
+    assert [(h.asset, str(h.quantity)) for h in account.holdings] == [
+        ("USDT", "-120.25000000"),
+        ("BTC", "0.02000000"),
+    ]
+    assert {s: str(n) for s, n in account.positions.items()} == {"BTCUSDT": "32000.10"}
+    assert account.total_margin_balance == "1234.50000000"
+    assert re.fullmatch(r"recvWindow=5000&timestamp=\d{13}&signature=[0-9a-f]{64}", fake.queries[0])
+
+
+async def test_account_bad_key_and_bad_answer(aiohttp_server: Any) -> None:
+    fake = SignedExchange()
+    base = await _serve(aiohttp_server, fake)
+    async with _client(base, key="WrongKey") as client:
+        with pytest.raises(RestError, match="API key rejected"):
+            await client.account()
+    fake.forced.append(web.json_response({"assets": [{"asset": "BTC", "marginBalance": "x"}]}))
+    async with _client(base) as client:
+        with pytest.raises(BinmonError, match=r"unexpected answer from .*/fapi/v3/account"):
+            await client.account()
 
 
 async def test_query_is_sent_exactly_as_signed(aiohttp_server: Any) -> None:
@@ -680,3 +743,23 @@ def test_subprocess_ctrl_c_is_130_without_traceback(signed_exchange: ThreadedExc
     assert proc.returncode == 130
     assert out == "" and "Traceback" not in err
     assert SECRET not in out + err
+
+
+def test_decode_account_shapes() -> None:
+    from binmon.account import decode_account
+
+    account = decode_account(
+        b'{"assets":[{"asset":"BTC","marginBalance":"0.00000000","walletBalance":"1"},'
+        b'{"asset":"usdc","marginBalance":-5},{"asset":"USDC","marginBalance":"7"}],'
+        b'"positions":[{"symbol":"BTCUSDT","notional":"-100.5","positionSide":"SHORT"},'
+        b'{"symbol":"BTCUSDT","notional":"250","positionSide":"LONG"},'
+        b'{"symbol":"ETHUSDT","notional":"0"}],"extra":{"any":[1,2]}}'
+    )
+    # Zero balances left out, assets upper-cased, the first of a repeated asset kept;
+    # Hedge Mode's two sides: the larger one, as an absolute notional.
+    assert [(h.asset, str(h.quantity)) for h in account.holdings] == [("USDC", "-5")]
+    assert {s: str(n) for s, n in account.positions.items()} == {"BTCUSDT": "250"}
+    assert account.total_margin_balance is None
+    for bad in (b"[]", b'{"assets":[{"asset":"BTC"}]}', b'{"positions":[{"symbol":1}]}'):
+        with pytest.raises(ValueError):
+            decode_account(bad)

@@ -130,6 +130,45 @@ def test_late_snapshot_does_not_override_newer_event_state() -> None:
     assert book.apply(event("Z", time=3)) == [Change("listed", None, "TRADING")]
 
 
+def test_seeded_brackets_are_compared_with_the_first_event() -> None:
+    # REST ladders may arrive before or after the exchangeInfo snapshot.
+    book = ContractBook()
+    book.seed_brackets(
+        {"BTCUSDT": [bracket(1, ma="125")], "LATE": [bracket(1)], "NEW": [bracket(1)]}
+    )
+    book.seed([Contract("BTCUSDT", status="TRADING"), Contract("LATE", status="TRADING")])
+    book.seed_brackets({"ETHUSDT": [], "LATE": [bracket(1, ma="20")]})  # known: kept
+    assert book.contracts["BTCUSDT"].brackets == {1: bracket(1, ma="125")}
+    assert book.contracts["LATE"].brackets == {1: bracket(1)}
+    assert book.apply(event(brackets=[bracket(1, ma="100")])) == [
+        Change("max_leverage", "125", "100", 1)
+    ]
+    # A symbol only the bracket snapshot named is listed, and still compared.
+    assert book.apply(event("NEW", brackets=[bracket(1, mmr="0.02")])) == [
+        Change("listed", None, "TRADING"),
+        Change("maint_margin_ratio", "0.01", "0.02", 1),
+    ]
+
+
+def test_min_leverage_a_rest_ladder_cannot_know_is_not_a_change() -> None:
+    book = ContractBook()
+    rest = Bracket(1, "0", "5000", "0.01", "0", None, "75")
+    book.seed([Contract("BTCUSDT", status="TRADING")])
+    book.seed_brackets({"BTCUSDT": [rest]})
+    assert book.apply(event(brackets=[bracket(1, ma="75")])) == []
+    # From then on the stream's own ladder is the reference, min leverage included.
+    assert book.apply(
+        event(time=2, brackets=[Bracket(1, "0", "5000", "0.01", "0", "2", "75")])
+    ) == [Change("min_leverage", "1", "2", 1)]
+
+
+def test_brackets_from_events_win_over_a_late_bracket_snapshot() -> None:
+    book = ContractBook()
+    book.apply(event(brackets=[bracket(1, ma="75")]))
+    book.seed_brackets({"BTCUSDT": [bracket(1, ma="125")]})
+    assert book.apply(event(time=2, brackets=[bracket(1, ma="75")])) == []
+
+
 def test_last_change_is_remembered() -> None:
     book = ContractBook()
     book.seed([Contract("X", status="TRADING")])

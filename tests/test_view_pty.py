@@ -327,6 +327,15 @@ def test_demo_shows_labelled_tables_within_seconds(started: list[PtyProcess]) ->
         ),
         "both demo streams connected",
     )
+    # The demo account out of the box: its collateral beside the exchange's own total,
+    # its positions first in the contract table with their brackets.
+    term.wait_for_text("Collateral  total", "exchange says", "pos bkt", timeout=10)
+    # bks and lev from the seeded ladder, then the position's bracket, leverage and margin.
+    seeded = re.compile(r"perpetual\s+\d+\s+\d+x\s+\d+\s+\d+x\s+[0-9.]+")
+    term.wait_for(
+        lambda: seeded.search(term.line("BTCUSDT ")) is not None,
+        "the BTCUSDT position on its seeded ladder",
+    )
     term.send(b"q")
     assert term.wait_exit() == 0
     assert b"Traceback" not in term.raw
@@ -370,3 +379,19 @@ def test_an_alert_is_marked_in_the_change_log_and_rings_the_bell(
     term.send(b"q")
     assert term.wait_exit() == 0
     assert _bells(bytes(term.raw)) == 1
+
+
+def test_holdings_show_a_collateral_section(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    Scenario(exchange)
+    term = launch(
+        started, ["assets", "--hold", "btc=0.5", "--hold", "USDT=-100", *exchange.args()], rows=20
+    )
+    # 0.5 × the bid rate 0.24716207 of the scripted frames; USDTUSD is never sent.
+    term.wait_for_text(
+        "Collateral  total 0.123581035 USD", "bid 0.24716207", "unvalued: no USDTUSD"
+    )
+    assert term.line("BTC ").split()[:4] == ["BTC", "0.5", "bid", "0.24716207"]
+    term.send(b"q")
+    assert term.wait_exit() == 0

@@ -647,3 +647,100 @@ def test_an_alert_is_marked_in_the_log_and_on_its_row() -> None:
     assert model.next_flash_expiry() == NOW.wall_ms + ALERT_FLASH_MS
     model.expire_flashes(NOW.wall_ms + ALERT_FLASH_MS)
     assert not model.alerted("BTCUSDT", NOW.wall_ms + ALERT_FLASH_MS)
+
+
+# --- collateral and positions ----------------------------------------------------------
+
+
+def with_holdings(model: ScreenModel, exchange_total: str | None = None) -> ScreenModel:
+    from binmon.collateral import Collateral, parse_holds
+
+    collateral = Collateral(parse_holds(["BTC=0.5", "USDT=-1000", "ADA=0", "XYZ=3"]))
+    collateral.replace(collateral.holdings, exchange_total)
+    collateral.events([row.event for row in model.assets.values()])
+    model.collateral = collateral.report(T - 1_000)[0]
+    return model
+
+
+COLLATERAL_100 = """\
+Collateral  total 39930.000341995 USD  haircut 2154.309308  1 unvalued  at 07:49:08
+holding  quantity            rate used      value (USD)      haircut    share
+BTC           0.5   bid 81859.95446399  40929.977231995  2154.209328  102.50%
+USDT        -1000       ask 0.99997689       -999.97689      0.09998   -2.50%
+ADA             0       bid 0.24716207                0            0    0.00%
+XYZ             3  unvalued: no XYZUSD
+"""
+
+
+def test_collateral_section() -> None:
+    from binmon.view.tables import collateral_section
+
+    model = with_holdings(build_model())
+    text = render(collateral_section(model, 100, 10, NOW), 100)
+    assert text == COLLATERAL_100
+
+
+def test_collateral_section_sets_the_exchange_total_beside_ours() -> None:
+    from binmon.view.tables import collateral_section
+
+    model = with_holdings(build_model(), exchange_total="39930.01000000")
+    title = render(collateral_section(model, 160, 1, NOW), 160)
+    assert title.startswith("Collateral  total 39930.000341995 USD  exchange says 39930.01000000")
+
+
+def test_collateral_sits_under_the_asset_index_on_every_screen() -> None:
+    model = with_holdings(build_model())
+    screen = render(render_screen(model, 160, 45, NOW), 160, 45).splitlines()
+    assets, collateral, contracts = (
+        screen.index(next(line for line in screen if line.startswith(title)))
+        for title in ("Asset index", "Collateral", "Contracts")
+    )
+    assert assets < collateral < contracts and contracts - collateral == 6
+    for size in ((80, 24), (60, 12), (40, 8)):
+        lines = render(render_screen(model, *size, NOW), *size).splitlines()
+        assert len(lines) <= size[1] and all(cell_len(line) <= size[0] for line in lines)
+
+
+def test_positions_in_the_contract_table_and_a_move_highlighted() -> None:
+    from decimal import Decimal
+
+    from binmon.positions import Positions
+
+    model = build_model()
+    positions = Positions({"BTCUSDT": Decimal("350000"), "ETHUSDT": Decimal("20000000")})
+    positions.contracts = model.contracts
+    model.positions = positions
+    # BTCUSDT's bracket 2 got a lower cap: the position (350000) moves to a new bracket 3,
+    # maintenance margin 350000 × 0.005 − 300 = 1450 before, 350000 × 0.01 − 2000 = 1500 after.
+    # ETHUSDT's is above its last cap: nothing to say but that. Both come first.
+    btc = model.contracts["BTCUSDT"]
+    info = ContractInfo(
+        "BTCUSDT", T - 5_000, "BTCUSDT", "PERPETUAL", "TRADING", 4133404802000, 1569398400000,
+        "UM", [
+            bracket(1, "0", "300000", "0.004", "0", "100"),
+            bracket(2, "300000", "340000", "0.005", "300", "100"),
+            bracket(3, "340000", "800000", "0.01", "2000", "50"),
+        ],
+    )  # fmt: skip
+    book = ContractBook()
+    book.contracts = {"BTCUSDT": btc}  # the model's own contract
+    changes = book.apply(info)
+    model.apply_contract(info, changes)
+    update = positions.for_event(info, changes)
+    assert update is not None and update.moved
+    model.apply_position(update, NOW.wall_ms - 5_000)
+    text = render(contract_section(model, 160, 6, NOW), 160)
+    assert text.splitlines()[1:4] == [
+        "symbol    pair      mkt  type       status           onboard     delivery    bks   lev  pos bkt   pos lev  maint. margin  last change                when",
+        "BTCUSDT   BTCUSDT   UM   PERPETUAL  TRADING          2019-09-25  perpetual     3  100x      2→3  100x→50x      1450→1500  b2 cap 800000 → 340000 +1  07:49:04",
+        "ETHUSDT   ETHUSDT   UM   PERPETUAL  TRADING          2019-09-25  perpetual     2  125x        -         -              -  bracket 7 added            07:47:49",
+    ]
+    log = render(log_section(model, 160, 3, NOW), 160)
+    assert (
+        "07:49:04  BTCUSDT  your position: bracket 2 → 3, max lev 100x → 50x, maint. margin 1450 → 1500"
+        in log
+    )
+    # A minute later the move is history: the new terms, no arrows.
+    later = Now(NOW.wall_ms + 60_000, NOW.mono)
+    row = render(contract_section(model, 160, 6, later), 160).splitlines()[2]
+    assert "100x        3      50x           1500  b2 cap" in row

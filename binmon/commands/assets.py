@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import click
 
-from binmon.commands.options import StreamOptions, stream_options
+from binmon.commands.options import (
+    StreamOptions,
+    account_options,
+    hold_option,
+    stream_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -19,6 +24,8 @@ Examples:
 )
 @click.argument("assets", nargs=-1, metavar="[ASSET]...")
 @stream_options
+@hold_option
+@account_options
 def command(assets: tuple[str, ...], options: StreamOptions) -> None:
     """Asset index: index price, bid/ask buffers and rates, auto-exchange rates.
 

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import click
 
-from binmon.commands.options import StreamOptions, stream_options
+from binmon.commands.options import (
+    StreamOptions,
+    account_options,
+    position_option,
+    stream_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -18,6 +23,8 @@ Examples:
 """,
 )
 @stream_options
+@position_option
+@account_options
 def command(options: StreamOptions) -> None:
     """Contract info (`!contractInfo`): status, listings, delistings, bracket changes.
 

@@ -51,7 +51,8 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
 
     from binmon.run_config import Endpoints
     from binmon.runner import ASSETS, CONTRACTS, Runner
-    from binmon.server import ServerConfig, start_server
+    from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig, start_server
+    from binmon.signed_rest import Credentials
 
     async def main() -> None:
         server_config = ServerConfig(rate=rate, seed=seed if seed is not None else _lively_seed())
@@ -60,7 +61,16 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
             local = Endpoints(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
             # The demo shows alerts too (every kind unless told), marked in the change log.
             shown = options if options.alerts else replace(options, alerts=("all",))
-            config, env, diag = build_run((ASSETS, CONTRACTS), shown, endpoints=local, demo=True)
+            # The simulated exchange's own key: its account gives collateral and
+            # positions to show, and its signed brackets seed the ladders.
+            config, env, diag = build_run(
+                (ASSETS, CONTRACTS),
+                shown,
+                endpoints=local,
+                demo=True,
+                account=True,
+                credentials=Credentials(DEMO_API_KEY, DEMO_API_SECRET),
+            )
             diag.info(f"demo: simulated exchange on {local.ws_url} (no network used)")
             await Runner(config, env, diag).run()
         finally:

@@ -8,10 +8,13 @@ import click
 
 from binmon.commands.options import (
     StreamOptions,
+    account_options,
     alert_options,
     collect_stream_options,
     connection_options,
+    hold_option,
     listen_option,
+    position_option,
     symbol_option,
     verbosity_options,
 )
@@ -29,6 +32,7 @@ Examples:
   curl -s 127.0.0.1:9477/metrics | grep binmon_stream_up
   curl -fsS 127.0.0.1:9477/healthz            ok, or HTTP 503 and the reason
   binmon exporter --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
+  binmon exporter --hold BTC=0.5 --hold USDT=-1200   also binmon_collateral_value{asset}
 \b
 Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unattended").
 """,
@@ -38,6 +42,9 @@ Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unatten
 @symbol_option
 @connection_options
 @verbosity_options
+@hold_option
+@position_option
+@account_options
 @collect_stream_options
 def command(options: StreamOptions) -> None:
     """Run both streams with nothing on stdout and serve what they say over HTTP.

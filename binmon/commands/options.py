@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from binmon.defaults import ALERT_AFTER, EXEC_TIMEOUT, MAX_CONNECTION_AGE, STALE_AFTER
+from binmon.defaults import (
+    ACCOUNT_EVERY,
+    ALERT_AFTER,
+    EXEC_TIMEOUT,
+    MAX_CONNECTION_AGE,
+    STALE_AFTER,
+)
 
 if TYPE_CHECKING:
     from binmon.endpoints import Listen
@@ -296,6 +302,47 @@ def listen_option(default: str) -> Callable[[F], F]:
     return decorate
 
 
+def account_options(f: F) -> F:
+    """``--account`` and ``--account-every``: holdings and positions from the signed account."""
+    f = click.option(
+        "--account-every",
+        type=click.FloatRange(min=1),
+        default=ACCOUNT_EVERY,
+        show_default=True,
+        metavar="SECONDS",
+        help="With --account: read the account again this often.",
+    )(f)
+    f = click.option(
+        "--account",
+        is_flag=True,
+        help="Holdings and positions from the signed GET /fapi/v3/account "
+        "(needs BINANCE_API_KEY and BINANCE_API_SECRET).",
+    )(f)
+    return f
+
+
+def hold_option(f: F) -> F:
+    return click.option(
+        "--hold",
+        "holds",
+        multiple=True,
+        metavar="ASSET=QTY",
+        help="A margin balance to value as collateral, e.g. BTC=0.5 or USDT=-1200 "
+        "(signed plain decimal); repeatable.",
+    )(f)
+
+
+def position_option(f: F) -> F:
+    return click.option(
+        "--position",
+        "positions",
+        multiple=True,
+        metavar="SYMBOL=NOTIONAL",
+        help="A position size in quote currency, e.g. BTCUSDT=250000: its bracket, max "
+        "leverage and maintenance margin; repeatable.",
+    )(f)
+
+
 @dataclass(frozen=True)
 class StreamOptions:
     """The flags of the streaming commands, typed; a command without a flag gets its default."""
@@ -324,6 +371,10 @@ class StreamOptions:
     bell: bool = False
     notify: bool = False
     exec_command: str | None = None
+    holds: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ()
+    account: bool = False
+    account_every: float = ACCOUNT_EVERY
 
 
 _STREAM_FIELDS = frozenset(f.name for f in fields(StreamOptions))

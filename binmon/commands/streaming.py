@@ -64,7 +64,7 @@ def build_run(
         settings=ConnectionSettings(
             stale_after=options.stale_after, max_age=options.max_connection_age
         ),
-        **extra,
+        **{**account_settings(options), **extra},
     )
     if options.speed is not None and options.from_file is None:
         raise click.UsageError("--speed goes with --from")
@@ -79,3 +79,44 @@ def _alert_kinds(options: StreamOptions) -> frozenset[str]:
         # Where alerts should go was said, which ones was not: every kind.
         kinds = parse_kinds([ALL])
     return kinds
+
+
+def account_settings(options: StreamOptions) -> dict[str, Any]:
+    """RunConfig fields of --hold, --position and --account.
+
+    Bad use is exit 2, found before any request is made.
+    """
+    import os
+
+    from binmon.collateral import HoldingError, parse_holds
+    from binmon.positions import PositionError, parse_positions
+    from binmon.signed_rest import KEY_ENV, SECRET_ENV, Credentials
+
+    try:
+        holdings = parse_holds(options.holds)
+    except HoldingError as exc:
+        raise click.UsageError(f"--hold: {exc}") from None
+    try:
+        positions = parse_positions(options.positions)
+    except PositionError as exc:
+        raise click.UsageError(f"--position: {exc}") from None
+    if holdings and options.account:
+        raise click.UsageError(
+            "--hold and --account cannot be used together: the account's balances are the holdings"
+        )
+    key, secret = (os.environ.get(name, "").strip() for name in (KEY_ENV, SECRET_ENV))
+    if options.account and not (key and secret):
+        missing = [n for n, v in ((KEY_ENV, key), (SECRET_ENV, secret)) if not v]
+        raise click.UsageError(
+            f"--account reads the signed account, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: set {KEY_ENV} and {SECRET_ENV} "
+            f"to an API key and secret that may read USD-M futures account data, or give "
+            f"--hold / --position instead"
+        )
+    return {
+        "holdings": holdings,
+        "positions": positions,
+        "account": options.account,
+        "account_every": options.account_every,
+        "credentials": Credentials(key, secret) if key and secret else None,
+    }

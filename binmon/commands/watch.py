@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import click
 
-from binmon.commands.options import StreamOptions, stream_options
+from binmon.commands.options import (
+    StreamOptions,
+    account_options,
+    hold_option,
+    position_option,
+    stream_options,
+)
 from binmon.commands.streaming import run_stream
 
 
@@ -17,6 +23,9 @@ Examples:
 """,
 )
 @stream_options
+@hold_option
+@position_option
+@account_options
 def command(options: StreamOptions) -> None:
     """Both streams at once: asset index table, contract table and recent changes."""
     from binmon.runner import ASSETS, CONTRACTS

@@ -12,6 +12,8 @@ Mode", Account Information V3):
   bid rate when positive and its ask rate when negative (the buffers are
   the haircut); margins, being owed, at the ask rate;
 - ``availableBalance`` = ``totalMarginBalance`` − ``totalInitialMargin``;
+  an asset's own ``availableBalance`` is that USD amount in units of the
+  asset (at its index price), its ``maxWithdrawAmount`` no more than it holds;
 - a position's maintenance margin = |notional| × maintMarginRatio − cum of
   the bracket its notional falls in, with the user's brackets: the default
   ones scaled by a per-symbol ``notionalCoef`` where the user has one.

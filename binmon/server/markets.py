@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from binmon.protocol import PERPETUAL_DELIVERY_MS
-from binmon.recording import read_lines
+from binmon.recording import SNAPSHOT_STREAM, contracts_from_snapshot, read_lines
 from binmon.server import ServerConfig
 from binmon.server.asset_walk import ASSETS
 from binmon.server.clock import now_ms
@@ -24,6 +24,7 @@ from binmon.server.contracts import CM, UM, Contract
 from binmon.server.hub import ASSET_INDEX_ALL, ASSET_STREAM_SUFFIX, CONTRACT_INFO, Hub
 from binmon.server.scenario import Scenario, Tick
 from binmon.server.wire import AssetIndexUpdate, BracketWire, encode
+from binmon.state import Contract as StateContract
 
 if TYPE_CHECKING:
     from binmon.server.state import ServerState
@@ -140,6 +141,19 @@ _STREAM_ONLY = msgspec.json.Decoder(_StreamOnly)
 _QUOTES: Final = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "USD")
 
 
+def _from_snapshot(c: StateContract) -> _LenientContract:
+    market = {"UM": UM, "CM": CM}.get(c.market or "")
+    return _LenientContract(
+        s=c.symbol,
+        ps=c.pair,
+        ct=c.contract_type,
+        dt=c.delivery_time,
+        ot=c.onboard_time,
+        cs=c.status,
+        st=market,
+    )
+
+
 def _split_symbol(symbol: str, pair: str) -> tuple[str, str]:
     for quote in _QUOTES:
         if pair.endswith(quote) and len(pair) > len(quote):
@@ -180,6 +194,11 @@ class ReplayMarket(Market):
             self.recorded_streams.add(stream)
             if stream == CONTRACT_INFO:
                 self._apply_contract(bytes(_RECORD.decode(line).data), first_only=True)
+            elif stream == SNAPSHOT_STREAM:
+                # The live run's exchangeInfo: every symbol, including the many
+                # that never send an event during a recording.
+                for seed in contracts_from_snapshot(bytes(_RECORD.decode(line).data)):
+                    self._apply_event(_from_snapshot(seed), first_only=True)
             elif not self.latest_assets and (
                 stream == ASSET_INDEX_ALL or stream.endswith(ASSET_STREAM_SUFFIX)
             ):
@@ -204,6 +223,9 @@ class ReplayMarket(Market):
             event = _CONTRACT.decode(data)
         except msgspec.DecodeError:
             return
+        self._apply_event(event, first_only=first_only)
+
+    def _apply_event(self, event: _LenientContract, *, first_only: bool) -> None:
         known = self.contracts.get(event.s)
         if known is not None and first_only:
             return
@@ -268,6 +290,9 @@ class ReplayMarket(Market):
             rec = next(lines, None)
             if rec is None:
                 break
+            if rec.stream == SNAPSHOT_STREAM:
+                # binmon's own note of where the live run started, not a stream.
+                continue
             if started is None:
                 started, first_recv = loop.time(), rec.recv_time
             due = started + (rec.recv_time - first_recv) / 1000 / self.speed

@@ -30,6 +30,7 @@ from rich.live import Live
 from rich.text import Text
 
 from binmon.alerts import Alert
+from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
@@ -133,6 +134,7 @@ class LiveView(Consumer):
             contracts=given.contracts,
             statuses=given.statuses,
             stale_after=given.stale_after,
+            positions=given.positions,
         )
         # The REST seed returns every asset; per-asset streams asked for a few.
         self._wanted_assets = frozenset(a.upper() for a in given.assets) or None
@@ -202,7 +204,18 @@ class LiveView(Consumer):
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         self.model.apply_contract(event, changes)
-        self.model.lag_ms[CONTRACTS] = time.time() * 1000.0 - event.event_time
+        now_ms = time.time() * 1000.0
+        positions = self.model.positions
+        if positions is not None and changes:
+            update = positions.for_event(event, changes)
+            if update is not None:
+                shown_at = float(event.event_time) if self.model.replay is not None else now_ms
+                self.model.apply_position(update, shown_at)
+        self.model.lag_ms[CONTRACTS] = now_ms - event.event_time
+        self._dirty = True
+
+    def collateral(self, report: CollateralReport) -> None:
+        self.model.collateral = report
         self._dirty = True
 
     def alert(self, alert: Alert) -> None:

@@ -40,7 +40,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from binmon.alerts import Alert
+from binmon.collateral import AssetValue, CollateralReport, plain, trimmed
 from binmon.filters import Filters
+from binmon.positions import Exposure, Positions, PositionUpdate
 from binmon.protocol import ASSET_DECIMAL_FIELDS, AssetIndex, Bracket, ContractInfo
 from binmon.state import Change, Contract
 from binmon.status import StreamStatus
@@ -151,6 +153,13 @@ class ScreenModel:
     # Symbols with a recent alert (wall ms it was raised): their rows are marked.
     alert_flashes: dict[str, float] = field(default_factory=dict)
     alerts_logged: int = 0
+    # The latest valuation of the user's holdings (--hold, --account).
+    collateral: CollateralReport | None = None
+    # The user's positions, read against the contract book's ladders.
+    positions: Positions | None = None
+    # Per symbol: where the position stood before the last bracket event that
+    # moved it, and when that event was shown (epoch ms).
+    position_moves: dict[str, tuple[Exposure, float]] = field(default_factory=dict)
     _order_key: tuple[Any, ...] | None = None
     _order: list[Contract] = field(default_factory=list)
     _row_cache: dict[str, tuple[tuple[Any, ...], list[Text]]] = field(default_factory=dict)
@@ -207,6 +216,16 @@ class ScreenModel:
     def alerted(self, symbol: str, now_ms: float) -> bool:
         at = self.alert_flashes.get(symbol)
         return at is not None and now_ms - at < ALERT_FLASH_MS
+
+    def apply_position(self, update: PositionUpdate, now_ms: float) -> None:
+        """A bracket event moved a position: highlight it, and say so in the log."""
+        if not update.moved or update.before is None:
+            return
+        self.position_moves[update.symbol] = (update.before, now_ms)
+        self.contracts_version += 1
+        text = Text("your position: ", style="bold yellow")
+        text.append_text(position_move_text(update.before, update.now))
+        self.log.appendleft(LogEntry(int(now_ms), safe(update.symbol, 40), text))
 
     def message(self, line: str, now_ms: float) -> None:
         self.messages.append((now_ms, safe(line, 300)))
@@ -560,6 +579,98 @@ def _section(title: Text, table: list[Text] | None, width: int) -> list[Renderab
     return [_line(title, width)] if table is None else [_line(title, width), *table]
 
 
+# --- collateral --------------------------------------------------------------
+
+COLLATERAL_COLUMNS: Final = (
+    Column("asset", "holding", priority=0, max_width=12),
+    Column("quantity", "quantity", "right", priority=0, max_width=30),
+    Column("rate", "rate used", "right", priority=1, max_width=28),
+    Column("value", "value (USD)", "right", priority=0, max_width=36),
+    Column("haircut", "haircut", "right", priority=2, max_width=36),
+    Column("share", "share", "right", priority=1, max_width=8),
+)
+
+
+def collateral_need(model: ScreenModel) -> int:
+    """Lines the collateral section would like: title, header, one per asset."""
+    report = model.collateral
+    if report is None or ASSETS not in model.kinds:
+        return 0
+    return 2 + max(1, len(report.assets))
+
+
+def _collateral_cells(report: CollateralReport, row: AssetValue) -> dict[str, Text]:
+    negative = row.quantity < 0
+    cells = {
+        "asset": cell(row.asset, "bold", 20),
+        "quantity": Text(plain(row.quantity), style="red" if negative else ""),
+    }
+    if row.value is None or row.rate is None or row.haircut is None:
+        cells["rate"] = Text(f"unvalued: no {safe(row.symbol, 24)}", style="yellow")
+        cells["value"] = cells["haircut"] = cells["share"] = Text("")
+        return cells
+    # The side of the book used is half the rule: say which.
+    cells["rate"] = Text(f"{'ask' if negative else 'bid'} {safe(row.rate, 24)}")
+    cells["value"] = Text(trimmed(row.value), style="red" if row.value < 0 else "")
+    cells["haircut"] = Text(trimmed(row.haircut), style="dim")
+    share = report.share(row)
+    cells["share"] = Text("" if share is None else f"{share}%")
+    return cells
+
+
+def collateral_section(
+    model: ScreenModel, width: int, height: int, now: Now
+) -> list[RenderableType]:
+    """Holdings valued as Binance does (bid rate for a balance ≥ 0, ask rate below)."""
+    report = model.collateral
+    if report is None or height <= 0:
+        return []
+    title = Text("Collateral", style="bold")
+    title.append("  total ")
+    title.append(trimmed(report.total_value), style="bold")
+    title.append(" USD", style="dim")
+    if report.exchange_total is not None:
+        title.append("  exchange says ")
+        title.append(safe(report.exchange_total, 40), style="bold")
+    title.append(f"  haircut {trimmed(report.total_haircut)}", style="dim")
+    unvalued = sum(1 for a in report.assets if a.value is None)
+    if unvalued:
+        title.append(f"  {unvalued} unvalued", style="yellow")
+    title.append(f"  at {clock_time(report.event_time, now.wall_ms)}", style="dim")
+    shown = report.assets[: max(0, height - 2)]
+    rows = [_collateral_cells(report, a) for a in shown]
+    table = grid(COLLATERAL_COLUMNS, rows, width) if height >= 2 else None
+    return _section(title, table, width)
+
+
+def _leverage_text(value: str | None) -> str:
+    return "-" if value is None else f"{safe(value, 8)}x"
+
+
+def _margin_text(e: Exposure) -> str:
+    return "-" if e.maintenance_margin is None else trimmed(e.maintenance_margin)
+
+
+def position_move_text(before: Exposure, now: Exposure) -> Text:
+    """``bracket 1 → 2, max lev 150x → 75x, maint. margin 1000 → 1375``."""
+    text = Text()
+    parts = [
+        ("bracket", str(before.bracket or "-"), str(now.bracket or "-")),
+        ("max lev", _leverage_text(before.max_leverage), _leverage_text(now.max_leverage)),
+        ("maint. margin", _margin_text(before), _margin_text(now)),
+    ]
+    first = True
+    for label, old, new in parts:
+        if old == new:
+            continue
+        if not first:
+            text.append(", ")
+        first = False
+        text.append(f"{label} {old} → ")
+        text.append(new, style="bold")
+    return text if not first else Text("same terms on the new ladder")
+
+
 # --- contract table ----------------------------------------------------------
 
 CONTRACT_COLUMNS: Final = (
@@ -587,13 +698,23 @@ def contract_visible(filters: Filters, contract: Contract) -> bool:
 
 def ordered_contracts(model: ScreenModel) -> list[Contract]:
     """Filtered and sorted contracts, recomputed only when something changed."""
-    key = (model.contracts_version, len(model.contracts), model.contract_sort, model.filters)
+    positions = model.positions
+    key = (
+        model.contracts_version,
+        len(model.contracts),
+        model.contract_sort,
+        model.filters,
+        None if positions is None else positions.version,
+    )
     if model._order_key != key:
         visible = [c for c in model.contracts.values() if contract_visible(model.filters, c)]
         visible.sort(key=lambda c: c.symbol)
         if model.contract_sort == "recent":
             # Stable sort: recently changed first, the rest stay in symbol order.
             visible.sort(key=lambda c: -(c.last_change_time or 0))
+        if positions:
+            # The user's own symbols first, whatever the order.
+            visible.sort(key=lambda c: c.symbol not in positions)
         model._order = visible
         model._order_key = key
     return model._order
@@ -637,6 +758,54 @@ def contract_cells(contract: Contract, now: Now, alerted: bool = False) -> list[
 
 _CONTRACT_KEYS: Final = tuple(c.key for c in CONTRACT_COLUMNS)
 
+# Shown only when the user has positions: their place on each symbol's ladder.
+POSITION_COLUMNS: Final = (
+    Column("pos_bracket", "pos bkt", "right", priority=1, max_width=7),
+    Column("pos_leverage", "pos lev", "right", priority=1, max_width=8),
+    Column("pos_margin", "maint. margin", "right", priority=1, max_width=24),
+)
+_POSITION_AFTER: Final = _CONTRACT_KEYS.index("leverage") + 1
+CONTRACT_COLUMNS_WITH_POSITIONS: Final = (
+    *CONTRACT_COLUMNS[:_POSITION_AFTER],
+    *POSITION_COLUMNS,
+    *CONTRACT_COLUMNS[_POSITION_AFTER:],
+)
+
+
+def position_cells(model: ScreenModel, contract: Contract, now: Now) -> dict[str, Text]:
+    """The position's bracket, max leverage and maintenance margin; empty without one.
+
+    A bracket event that moved the position shows ``old→new`` highlighted for a minute.
+    """
+    positions = model.positions
+    exposure = None if positions is None else positions.of(contract.symbol)
+    if exposure is None:
+        return {c.key: Text("") for c in POSITION_COLUMNS}
+    moved = model.position_moves.get(contract.symbol)
+    recent = moved is not None and now.wall_ms - moved[1] < RECENT_CHANGE_MS
+    style = "bold reverse yellow" if recent else "bold"
+    before = moved[0] if moved is not None and recent else None
+    values = {
+        "pos_bracket": (
+            str(exposure.bracket or "-"),
+            None if before is None else str(before.bracket or "-"),
+        ),
+        "pos_leverage": (
+            _leverage_text(exposure.max_leverage),
+            None if before is None else _leverage_text(before.max_leverage),
+        ),
+        "pos_margin": (_margin_text(exposure), None if before is None else _margin_text(before)),
+    }
+    cells = {}
+    for key, (new, old) in values.items():
+        if old is not None and old != new:
+            text = Text(f"{old}→", style="dim")
+            text.append(new, style=style)
+        else:
+            text = Text(new, style="bold" if exposure.bracket is not None else "yellow")
+        cells[key] = text
+    return cells
+
 
 def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str, Text]:
     recent = (
@@ -647,6 +816,7 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
     # What a row's text depends on: a cached row is reused until one of these moves.
     key = (
         id(contract),
+        id(contract.brackets),
         contract.last_event_time,
         contract.last_change_time,
         contract.status,
@@ -683,7 +853,12 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
     if not model.contracts:
         title.append("  waiting for exchangeInfo…", style="yellow")
     rows = [_contract_row(model, c, now) for c in shown]
-    table = grid(CONTRACT_COLUMNS, rows, width) if height >= 2 else None
+    columns: tuple[Column, ...] = CONTRACT_COLUMNS
+    if model.positions:
+        columns = CONTRACT_COLUMNS_WITH_POSITIONS
+        for row, contract in zip(rows, shown, strict=True):
+            row.update(position_cells(model, contract, now))
+    table = grid(columns, rows, width) if height >= 2 else None
     return _section(title, table, width)
 
 
@@ -896,10 +1071,13 @@ def render_screen(
     body = height - len(top) - len(bottom)
     if body < 0:
         return Group(*(top + bottom)[: max(height, 0)])
-    asset_h, contract_h, log_h = layout(model, body)
+    # Collateral sits under the asset index and takes at most a third of the screen.
+    collateral_h = min(collateral_need(model), body // 3)
+    asset_h, contract_h, log_h = layout(model, body - collateral_h)
     sections: list[RenderableType] = []
     if ASSETS in model.kinds:
         sections += asset_section(model, width, asset_h, now)
+        sections += collateral_section(model, width, collateral_h, now)
     if CONTRACTS in model.kinds:
         sections += contract_section(model, width, contract_h, now)
     sections += log_section(model, width, log_h, now)
