@@ -316,3 +316,42 @@ def test_demo_shows_an_alert_within_its_first_seconds() -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     alerts = _alerts_follow_their_events(lines)
     assert alerts, "no alert in the demo's first seconds"
+
+
+async def test_a_position_alert_when_the_ladder_moves_it(
+    exchange: FakeExchange, shared_data: Path
+) -> None:
+    from tests.test_alerts import _ladders
+
+    old, new = _ladders(shared_data, "BTCUSDT")
+
+    def frame(event_time: int, bks: str) -> str:
+        return contract_frame(event_time, "BTCUSDT")[: -len("[]}}")] + f"{bks}}}}}"
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        for t, bks in ((1, old), (2, new)):
+            await ws.send_str(frame(t, bks))
+        await hold(ws)
+
+    exchange.script = script
+    exchange.exchange_info = {"symbols": []}
+    lines, _ = await _run(
+        _config(
+            exchange,
+            alerts=frozenset({"position", "leverage-cut"}),
+            count=2,
+            positions={"BTCUSDT": Decimal("400000"), "ETHUSDT": Decimal("1")},
+        )
+    )
+    alerts = _alerts_follow_their_events(lines)
+    # 2023 → 2024 only loosened BTCUSDT's ladder: no cut, but the position moved.
+    assert [(a["kind"], a["event_time"], a["message"]) for a in alerts] == [
+        (
+            "position",
+            2,
+            # Exact products of the ladders' digits (400000 × 0.01 − 1300, × 0.005 − 50.0).
+            "BTCUSDT position 400000: bracket 3 → 2, max leverage 50 → 100, "
+            "maintenance margin 2700.00 → 1950.000",
+        )
+    ]
+    assert lines[-2]["position_before"]["bracket"] == 3
