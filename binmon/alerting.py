@@ -4,7 +4,9 @@
 every consumer hears of an event first and of its alerts right after, so the
 JSON-lines writer puts an alert's line right after its event's line. Asset
 frames carry many events; a frame with a buffer alert is handed on in
-pieces, each ending with an event that raised one, followed by its alerts.
+pieces, each ending with an event that raised one, followed by its alerts
+(a consumer that must see frames whole, like the collateral report, gets
+the whole frame after them).
 
 Alerts come from what the feed delivers, after its dedupe (duplicate
 frames, reconnect repeats, rotation overlaps) and its filters: an event
@@ -80,15 +82,23 @@ class AlertingFanout(Fanout):
         if not found:
             super().assets(events, raw)
             return
+        pieces = [c for c in self._asset_consumers if not c.whole_frames]
         start = 0
         for index, alert in found:
             end = index + 1
             if end > start:
-                super().assets(events[start:end], None if raw is None else raw[start:end])
+                part, part_raw = events[start:end], None if raw is None else raw[start:end]
+                for consumer in pieces:
+                    consumer.assets(part, part_raw)
                 start = end
             self.alert(alert)
         if start < len(events):
-            super().assets(events[start:], None if raw is None else raw[start:])
+            part, part_raw = events[start:], None if raw is None else raw[start:]
+            for consumer in pieces:
+                consumer.assets(part, part_raw)
+        for consumer in self._asset_consumers:
+            if consumer.whole_frames:
+                consumer.assets(events, raw)
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         super().contract(event, changes, raw)

@@ -36,6 +36,9 @@ class Consumer:
     wants_asset_events: bool = True
     # True: wants the REST asset index snapshot a live run can start from.
     wants_asset_snapshot: bool = False
+    # True: takes each asset frame whole. Alerts may hand a frame on in pieces
+    # (each alert right after its event); such a consumer gets it once, after them.
+    whole_frames: bool = False
 
     def frame(self, data: bytes | str) -> None:
         """A received message, at the moment its events are delivered (bad ones too)."""

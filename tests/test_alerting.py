@@ -355,3 +355,35 @@ async def test_a_position_alert_when_the_ladder_moves_it(
         )
     ]
     assert lines[-2]["position_before"]["bracket"] == 3
+
+
+def test_a_frame_cut_for_alerts_reaches_whole_frame_consumers_once() -> None:
+    from binmon.protocol import decode_payload
+
+    class Whole(Seen):
+        whole_frames = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.frames: list[int] = []
+
+        def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+            self.frames.append(len(events))
+
+    pieces, whole = Seen(), Whole()
+    fanout = AlertingFanout([pieces, whole], frozenset({BUFFER}))
+
+    def frame(t: int, buffer: str) -> list[AssetIndex]:
+        data = [dict(ASSET, E=t, s=s, b=buffer if s == "B" else "0.1") for s in "ABC"]
+        return decode_payload("!assetIndex@arr", json.dumps(data).encode()).events  # type: ignore[return-value]
+
+    fanout.assets(frame(1, "0.1"), None)
+    fanout.assets(frame(2, "0.2"), None)
+    assert pieces.heard[3:] == [
+        ("asset", "A", 2),
+        ("asset", "B", 2),
+        ("buffer", "B", 2),
+        ("asset", "C", 2),
+    ]
+    assert whole.frames == [3, 3]
+    assert [h for h in whole.heard if h[0] == "buffer"] == [("buffer", "B", 2)]
