@@ -143,7 +143,7 @@ def runners(
         "memory": lambda s: memory.run(s, args.memory_first, args.memory_events),
         "hotpath": lambda s: hotpath.run(s, spy_frames=2000 if args.quick else 40_000),
         "metrics": lambda s: metrics.run(s, args.scrapes, args.lag_seconds, args.lag_rounds),
-        "alerts": lambda s: alerts.run(s, 1 if args.quick else 5),
+        "alerts": lambda s: alerts.run(s, 1 if args.quick else 9),
     }
 
 
