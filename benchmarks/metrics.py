@@ -361,6 +361,7 @@ def run(section: Section, scrapes: int, lag_seconds: float, rounds: int) -> None
     section.say("#### One scrape")
     section.say()
     scrape_time(section, scrapes)
+    section.say()
     section.say("#### Asset-index lag while scraped")
     section.say()
     lag(section, lag_seconds, rounds)

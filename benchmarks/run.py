@@ -72,7 +72,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--lag-seconds", type=float, help="seconds per lag run, scraped or not (default 10)"
     )
-    p.add_argument("--lag-rounds", type=int, help="rounds of the two lag runs (default 4)")
+    p.add_argument("--lag-rounds", type=int, help="rounds of the two lag runs (default 8)")
     p.add_argument("--results", type=Path, help="where to write the markdown results")
     p.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     args = p.parse_args(argv)
@@ -90,7 +90,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "memory_first": 20_000 if quick else 100_000,
         "scrapes": 30 if quick else 200,
         "lag_seconds": 3.0 if quick else 10.0,
-        "lag_rounds": 2 if quick else 4,
+        "lag_rounds": 2 if quick else 8,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:

@@ -434,7 +434,10 @@ def check(args: argparse.Namespace, run: Run, work: Path) -> Findings:
         "rotations (binmon 'rotating the connection')", f"{count('rotating the connection'):,}"
     )
     f.figure("  completed ('switched to the new connection')", f"{count('switched to the new'):,}")
-    f.figure("  failed ('replacement failed')", f"{count('replacement failed'):,}")
+    f.figure(
+        "  given up ('keeping the current connection')",
+        f"{count('keeping the current connection'):,}",
+    )
     f.figure(
         "faults injected (serve log)",
         f"{chaos_lines:,}: " + ", ".join(f"{what} {n}" for what, n in sorted(faults.items())),

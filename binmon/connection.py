@@ -7,8 +7,9 @@
   an event-driven stream (contract info) may be silent for hours, so only
   transport-level pings judge it;
 - rotation before Binance's 24 h cut: the replacement is opened first and the
-  old connection closed only once the new one delivers, so nothing is lost;
-  the consumer drops the overlap's duplicates;
+  old connection closed only once the new one has caught up, so nothing is
+  lost; the consumer drops the overlap's duplicates (the protocol is the
+  state object in binmon.rotation; this module only carries it out);
 - HTTP 451, 401/403 on the upgrade and invalid URLs are fatal; anything
   else is retried. Every state change is one line on stderr.
 """
@@ -19,10 +20,10 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import yarl
@@ -30,9 +31,9 @@ import yarl
 from binmon.defaults import MAX_CONNECTION_AGE, STALE_AFTER
 from binmon.diag import Diagnostics, printable
 from binmon.errors import FatalConnectionError
-from binmon.protocol import first_event_time
 from binmon.proxy import env_proxy
 from binmon.rest import bounded_retry_after, describe, fatal_http_status
+from binmon.rotation import Phase, Rotation
 from binmon.status import StreamStatus
 
 OnMessage = Callable[[bytes | str], None]
@@ -109,10 +110,8 @@ class _Leg:
         # the silence that follows is ours, not the server's.
         self.paused = False
         self.resumed_at: float | None = None
-        # A replacement holds its messages here until it takes over, and
-        # notes the event time it starts at (see Connection._handover_due).
-        self.backlog: list[bytes | str] | None = None
-        self.first_event_ms: int | None = None
+        # A replacement's messages go to its rotation until it takes over.
+        self.held_by: Rotation[_Leg] | None = None
 
 
 class Connection:
@@ -148,6 +147,10 @@ class Connection:
         # URLs that have delivered data in this run: a later silence there is
         # an outage, not the wrong-path trap.
         self.delivered_from: set[str] = set()
+        # Set while _serve sleeps: anything that may make a timer or a
+        # handover due sooner wakes it (see _wake).
+        self._wakeup: asyncio.Future[None] | None = None
+        self._wake_on_message = False
 
     # -- public -----------------------------------------------------------
 
@@ -255,13 +258,13 @@ class Connection:
                     self.delivered_from.add(str(self.url))
                 if leg.retired:
                     continue
-                if leg.backlog is not None:
-                    if leg.first_event_ms is None:
-                        leg.first_event_ms = first_event_time(msg.data)
-                    leg.backlog.append(msg.data)
-                    continue
-                status.message(now)
-                on_message(msg.data)
+                if leg.held_by is not None:
+                    leg.held_by.hold(msg.data)
+                else:
+                    status.message(now)
+                    on_message(msg.data)
+                if self._wake_on_message:
+                    self._wake()
             elif kind in _ENDINGS:
                 if leg.stale:
                     if not leg.got_data and str(self.url) not in self.delivered_from:
@@ -302,138 +305,223 @@ class Connection:
         finally:
             leg.paused = False
             leg.last_message_at = leg.resumed_at = self.clock()
+            self._wake()  # the silence watchdog starts again from now
         self.diag.debug(f"{self.status.name}: output drained after {self.clock() - started:.1f}s")
+
+    # -- serving one connection and its replacements ------------------------
 
     async def _serve(self, leg: _Leg) -> str:
         """Serve ``leg`` (and its replacements after rotations) until one drops.
 
-        A replacement (``spare``) holds what it receives until it takes over;
-        whatever happens to either connection, what it holds is delivered
-        (repeats are dropped downstream), never discarded.
+        Event-driven: it sleeps until a connection ends, the replacement
+        connects, or the earliest of its timers (silence, rotation due, the
+        rotation's own deadline) comes due on ``self.clock``.
         """
-        reader = asyncio.create_task(self._read(leg))
-        # Health is judged across rotations: a stream that keeps delivering
-        # through frequent replacements is healthy, however young each one is.
-        serving_since = leg.opened_at
-        spare: _Leg | None = None
-        spare_reader: asyncio.Task[str] | None = None
-        rotation_task: asyncio.Task[_Leg] | None = None
-        closing: set[asyncio.Task[None]] = set()
-        tick = max(0.05, min(1.0, self.settings.stale_after / 4, self.settings.max_age / 4))
+        s = _Service(leg, asyncio.create_task(self._read(leg)))
         try:
             while True:
-                waiting = {t for t in (reader, spare_reader, rotation_task) if t is not None}
-                await asyncio.wait(waiting, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+                await self._wait(s)
                 now = self.clock()
-                if rotation_task is not None and rotation_task.done():
-                    spare, spare_reader = self._adopt(rotation_task, now)
-                    rotation_task = None
-                if spare_reader is not None and spare_reader.done():
-                    # Connection problems are returned; an exception is the consumer's.
-                    if spare_reader.exception() is not None:
-                        raise spare_reader.exception()  # type: ignore[misc]
-                    spare_reader = None  # the spare is gone; what it holds is kept
-                if reader.done():
-                    reason = reader.result()
-                    if rotation_task is not None:
-                        # A replacement is connecting: the natural successor.
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(self.settings.connect_timeout):
-                                await asyncio.wait({rotation_task})
-                        if rotation_task.done():
-                            spare, spare_reader = self._adopt(rotation_task, now)
-                        rotation_task = None
-                    if leg.got_data and now - serving_since >= self.backoff.healthy_after:
-                        self.backoff.reset()
-                    if spare is not None:
-                        alive = spare_reader is not None
-                        self._promote(spare, switched=alive)  # delivers what it holds
-                        if spare_reader is not None:
-                            # The old connection died with its replacement up.
-                            leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                            continue
+                reason = self._observe(s, now)
+                if reason is not None:
                     return reason
-                if leg.got_data and now - serving_since >= self.backoff.healthy_after:
-                    self.backoff.reset()
-                if (
-                    self.periodic
-                    and not leg.paused
-                    and now - leg.last_message_at > self.settings.stale_after
-                ):
-                    self._stale(leg)
-                    await leg.ws.close()
+                if self._due_stale(s, now):
+                    # Mid-rotation too: the replacement then takes over at once.
+                    self._stale(s.leg)
+                    await s.leg.ws.close()
                     continue
-                # Rotation: open the replacement first, swap once it has caught up.
-                rotate_at = self.status.rotation_at or leg.opened_at + self.settings.max_age
-                if spare is None and rotation_task is None and now >= rotate_at:
-                    self.diag.info(f"{self.status.name}: rotating the connection (age limit)")
-                    rotation_task = asyncio.create_task(self._connect())
-                if spare is not None and self._handover_due(spare, now):
-                    if spare_reader is None:
-                        # It closed before taking over: keep what it got, try again later.
-                        self._promote(spare, switched=False)
-                        self.status.failed_rotations += 1
-                        spare = None
-                        delay = self.backoff.next_delay()
-                        self.status.rotation_at = now + delay
-                        self.diag.info(
-                            f"{self.status.name}: the new connection closed before taking "
-                            f"over (what it received is kept); keeping the current one, "
-                            f"retrying in {delay:.1f}s"
-                        )
-                        continue
-                    # Switch first, then say goodbye to the old connection in
-                    # the background: its close handshake must not hold up data.
-                    leg.retired = True
-                    retiring = asyncio.create_task(_retire(leg, reader))
-                    closing.add(retiring)
-                    retiring.add_done_callback(closing.discard)
-                    leg, reader, spare, spare_reader = spare, spare_reader, None, None
-                    self._promote(leg)
+                if s.rotation is None:
+                    rotate_at = self.status.rotation_at or s.leg.opened_at + self.settings.max_age
+                    if now >= rotate_at:
+                        self._start_rotation(s, now)
+                    continue
+                phase = s.rotation.step(now, self.status.last_event_time_ms)
+                if phase is Phase.SWITCHED:
+                    self._switch(s)
+                elif phase is Phase.FAILED:
+                    ended = self._give_up(s, now)
+                    if ended is not None:
+                        return ended
         finally:
-            for goodbye in tuple(closing):
-                goodbye.cancel()
-            for task in (reader, spare_reader, rotation_task):
-                if task is None:
-                    continue
-                if not task.done():
-                    task.cancel()
-                elif not task.cancelled():
-                    # Seen here, so never reported as "never retrieved": the
-                    # cause (a consumer error) reaches the runner by its own path.
-                    task.exception()
-            unused = None
-            if (
-                rotation_task is not None
-                and rotation_task.done()
-                and not rotation_task.cancelled()
-                and rotation_task.exception() is None
-            ):
-                # Connected as we were leaving: never adopted, still ours to close.
-                unused = rotation_task.result()
-            for candidate in (leg, spare, unused):
-                if candidate is not None and not candidate.ws.closed:
-                    with contextlib.suppress(Exception):
-                        await candidate.ws.close()
+            await self._close_service(s)
 
-    def _adopt(
-        self, connecting: asyncio.Task[_Leg], now: float
-    ) -> tuple[_Leg, asyncio.Task[str]] | tuple[None, None]:
-        """The replacement connection and its reader, if opening it worked."""
-        exc = connecting.exception()
-        if exc is None:
+    async def _wait(self, s: _Service) -> None:
+        """Until something happens to a connection, or the next timer is due."""
+        now = self.clock()
+        timers = []
+        leg = s.leg
+        if self._watched(s):
+            timers.append(leg.last_message_at + self.settings.stale_after)
+        if s.rotation is None:
+            timers.append(self.status.rotation_at or leg.opened_at + self.settings.max_age)
+        else:
+            deadline = s.rotation.deadline()
+            if deadline is not None:
+                timers.append(deadline)
+        timeout = None if not timers else max(0.0, min(timers) - now)
+        # A periodic stream's catch-up shows in the messages themselves: each
+        # one wakes us while a replacement waits to take over.
+        catching_up = s.rotation is not None and s.rotation.phase is Phase.CATCHING_UP
+        self._wake_on_message = catching_up and self.periodic
+        wakeup = self._wakeup = asyncio.get_running_loop().create_future()
+        # Each task is waited for until its outcome has been taken in (_observe).
+        reader = s.reader if s.ended is None else None
+        tasks = {t for t in (reader, s.spare_reader, s.connecting) if t is not None}
+        try:
+            await asyncio.wait(
+                {wakeup, *tasks},
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            self._wakeup = None
+            self._wake_on_message = False
+            wakeup.cancel()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def _observe(self, s: _Service, now: float) -> str | None:
+        """Take in what happened to the connections; the reason to reconnect, if it is time."""
+        self._judge_health(s, now)
+        if s.connecting is not None and s.connecting.done():
+            self._replacement_connected(s, now)
+        if s.spare_reader is not None and s.spare_reader.done():
+            # Connection problems are returned; an exception is the consumer's.
+            error = s.spare_reader.exception()
+            if error is not None:
+                raise error
+            s.spare_reader = None
+            assert s.rotation is not None
+            s.rotation.closed()
+        if s.reader.done() and s.ended is None:
+            s.ended = s.reader.result()
+            if s.rotation is None:
+                return s.ended
+            s.rotation.old_connection_ended()
+        return None
+
+    def _judge_health(self, s: _Service, now: float) -> None:
+        # Health is judged across rotations: a stream that keeps delivering
+        # through frequent replacements is healthy, however young each one is.
+        if s.leg.got_data and now - s.serving_since >= self.backoff.healthy_after:
+            self.backoff.reset()
+
+    def _watched(self, s: _Service) -> bool:
+        """Is the current connection's silence being timed? (Not while we pause it.)"""
+        leg = s.leg
+        return self.periodic and not leg.paused and not leg.stale and s.ended is None
+
+    def _due_stale(self, s: _Service, now: float) -> bool:
+        return self._watched(s) and now >= s.leg.last_message_at + self.settings.stale_after
+
+    def _start_rotation(self, s: _Service, now: float) -> None:
+        """Open the replacement first; it takes over once it has caught up."""
+        self.diag.info(f"{self.status.name}: rotating the connection (age limit)")
+        settings = self.settings
+        s.rotation = Rotation(
+            now,
+            periodic=self.periodic,
+            connect_timeout=settings.connect_timeout,
+            stale_after=settings.stale_after,
+            takeover_grace=settings.takeover_grace,
+        )
+        s.connecting = asyncio.create_task(self._connect())
+
+    def _replacement_connected(self, s: _Service, now: float) -> None:
+        connecting, s.connecting = s.connecting, None
+        assert connecting is not None and s.rotation is not None
+        error = connecting.exception()
+        if error is None:
             spare = connecting.result()
-            spare.backlog = []
-            return spare, asyncio.create_task(self._read(spare))
-        if isinstance(exc, FatalConnectionError):
-            raise exc
+            spare.held_by = s.rotation
+            s.rotation.connected(spare, now)
+            s.spare_reader = asyncio.create_task(self._read(spare))
+        elif isinstance(error, FatalConnectionError):
+            raise error
+        else:
+            s.rotation.connect_failed(describe(error))
+
+    def _switch(self, s: _Service) -> None:
+        """The replacement takes over: deliver what it holds, retire the old connection."""
+        rotation, s.rotation = s.rotation, None
+        assert rotation is not None and rotation.replacement is not None
+        assert s.spare_reader is not None
+        old, old_reader = s.leg, s.reader
+        old.retired = True
+        # Switch first, then say goodbye to the old connection in the
+        # background: its close handshake must not hold up data.
+        s.retire(_retire(old, old_reader))
+        s.leg, s.reader, s.spare_reader, s.ended = rotation.replacement, s.spare_reader, None, None
+        s.leg.held_by = None
+        self._deliver(rotation.held)
+        self.status.state = "connected"  # the old one may have gone stale meanwhile
+        self.status.connected_since = s.leg.opened_at
+        self.status.rotation_at = s.leg.opened_at + self.settings.max_age
+        self.status.rotations += 1
+        self.diag.info(f"{self.status.name}: switched to the new connection")
+
+    def _give_up(self, s: _Service, now: float) -> str | None:
+        """The rotation failed: keep what the replacement got; the old reason if it ended too."""
+        rotation, s.rotation = s.rotation, None
+        assert rotation is not None
+        if s.connecting is not None:
+            s.retire(_discard(s.connecting))
+            s.connecting = None
+        spare = rotation.replacement
+        if spare is not None:
+            spare.held_by = None
+            spare.retired = True
+            if s.spare_reader is not None:
+                s.retire(_retire(spare, s.spare_reader))
+                s.spare_reader = None
+        self._deliver(rotation.held)
+        self.status.failed_rotations += 1
+        if rotation.old_ended:
+            return s.ended
         delay = self.backoff.next_delay()
+        self.status.rotation_at = now + delay
         self.diag.info(
-            f"{self.status.name}: replacement failed ({describe(exc)}); "
+            f"{self.status.name}: {rotation.reason}; "
             f"keeping the current connection, retrying in {delay:.1f}s"
         )
-        self.status.rotation_at = now + delay
-        return None, None
+        return None
+
+    def _deliver(self, held: list[bytes | str]) -> None:
+        now = self.clock()
+        for data in held:
+            # Repeats of what the old connection delivered are dropped downstream.
+            self.status.message(now)
+            self.on_message(data)
+
+    async def _close_service(self, s: _Service) -> None:
+        for goodbye in tuple(s.closing):
+            goodbye.cancel()
+        for task in (s.reader, s.spare_reader, s.connecting):
+            if task is None:
+                continue
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                # Seen here, so never reported as "never retrieved": the
+                # cause (a consumer error) reaches the runner by its own path.
+                task.exception()
+        unused = None
+        connecting = s.connecting
+        if (
+            connecting is not None
+            and connecting.done()
+            and not connecting.cancelled()
+            and connecting.exception() is None
+        ):
+            # Connected as we were leaving: never adopted, still ours to close.
+            unused = connecting.result()
+        spare = None if s.rotation is None else s.rotation.replacement
+        for candidate in (s.leg, spare, unused):
+            if candidate is not None and not candidate.ws.closed:
+                await _close(candidate.ws)
 
     def _stale(self, leg: _Leg) -> None:
         self.status.state = "stale"
@@ -457,45 +545,53 @@ class Connection:
             key=f"silent-ack-{self.status.name}",
         )
 
-    def _handover_due(self, spare: _Leg, now: float) -> bool:
-        """May the replacement take over without a gap?
 
-        It holds everything published since it subscribed, from its first
-        event on; the old connection must first deliver up to that event,
-        or whatever it still had in flight would be lost with it.
-        """
-        if not self.periodic:
-            # An event-driven stream cannot prove itself with data.
-            return now - spare.opened_at >= self.settings.takeover_grace
-        if not spare.got_data:
-            return False
-        first, delivered = spare.first_event_ms, self.status.last_event_time_ms
-        if first is not None and delivered is not None and delivered >= first:
-            return True
-        # An old connection that does not catch up is stuck: do not wait on it forever.
-        return now - spare.opened_at >= self.settings.stale_after
+@dataclass
+class _Service:
+    """What ``Connection._serve`` juggles: the connection, its reader, a rotation in progress."""
 
-    def _promote(self, leg: _Leg, *, switched: bool = True) -> None:
-        """Deliver what the replacement holds; with ``switched``, it is now the connection."""
-        backlog, leg.backlog = leg.backlog, None
-        now = self.clock()
-        for data in backlog or ():
-            # Repeats of what the old connection delivered are dropped downstream.
-            self.status.message(now)
-            self.on_message(data)
-        if not switched:
-            return
-        self.status.connected_since = leg.opened_at
-        self.status.rotation_at = leg.opened_at + self.settings.max_age
-        self.status.rotations += 1
-        self.diag.info(f"{self.status.name}: switched to the new connection")
+    leg: _Leg
+    reader: asyncio.Task[str]
+    rotation: Rotation[_Leg] | None = None
+    connecting: asyncio.Task[_Leg] | None = None
+    spare_reader: asyncio.Task[str] | None = None
+    # Why the current connection ended, once it has (a rotation may still save the stream).
+    ended: str | None = None
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.serving_since = self.leg.opened_at
+
+    def retire(self, goodbye: Coroutine[Any, Any, None]) -> None:
+        """Close something in the background, cancelled if we stop first."""
+        task = asyncio.create_task(goodbye)
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
+
+async def _close(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Close, bounded: aiohttp waits for the server's close frame a second at a time
+    per message, so a server that keeps streaming and never answers would hold
+    us forever. Cut short, the connection is dropped instead."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_CLOSE_WAIT):
+            await ws.close()
 
 
 async def _retire(leg: _Leg, reader: asyncio.Task[str]) -> None:
-    with contextlib.suppress(Exception):
-        await leg.ws.close()
+    await _close(leg.ws)
     with contextlib.suppress(Exception):
         await reader
+
+
+async def _discard(connecting: asyncio.Task[_Leg]) -> None:
+    """A replacement given up on while connecting: whatever it opens is closed."""
+    connecting.cancel()
+    try:
+        leg = await connecting
+    except (Exception, asyncio.CancelledError):
+        return
+    await _close(leg.ws)
 
 
 def _ws_url(url: str) -> yarl.URL:
@@ -526,6 +622,7 @@ class Refused(ConnectionError):
 
 
 _CLOSE = aiohttp.WSMsgType.CLOSE
+_CLOSE_WAIT = 2.0
 _TOO_BIG = aiohttp.WSCloseCode.MESSAGE_TOO_BIG
 _CLOSE_MEANINGS = {
     1000: "normal closure",

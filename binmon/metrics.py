@@ -2,15 +2,16 @@
 
 A consumer of the events (the asset index entries it is given, the changes of
 the contract events) and, at scrape time, a reader of the stream statuses and
-of the contract book. Updates per event are a dict store or a counter bump;
+of the contract book. Updates per event are a dict store or a counter bump
+(or, from the C accelerator, a list append of the frame's finished lines);
 all formatting happens when someone scrapes, and a contract's lines are only
 formatted again once the contract has changed (a contract changes a few times
 a day; a scrape comes every few seconds), so one scrape of 700 contracts and
 40 assets is a join of cached strings plus the 400 asset lines.
 
 The text is written by hand rather than by ``prometheus_client``: its
-``generate_latest`` needs 30-70 ms for these 4,600 series on the benchmark
-machine, more than the 20 ms a scrape may take, where this takes about 2 ms
+``generate_latest`` needs 40-100 ms for these 4,600 series on the benchmark
+machine, more than the 20 ms a scrape may take, where this takes 1-2 ms
 (benchmarks/RESULTS.md, section 7); tests check the output with
 ``prometheus_client``'s parser and with a real Prometheus server.
 
@@ -20,13 +21,18 @@ and :meth:`Metrics.health` over HTTP.
 
 from __future__ import annotations
 
+import functools
+import os
+import resource
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final, Protocol
 
+from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.filters import Filters
+from binmon.jsonl import decode_asset_lines
 from binmon.protocol import ASSET_DECIMAL_FIELDS, BRACKET_NUMBER_FIELDS, AssetIndex, ContractInfo
 from binmon.state import Change, Contract, ContractBook
 from binmon.status import StreamStatus
@@ -34,6 +40,10 @@ from binmon.status import StreamStatus
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 # Status names (binmon.runner's kinds) to the SPEC's `stream` label values.
+# Asset frames held as lines between two scrapes, at most: a scrape every few
+# seconds reads a few; without scrapes, memory stays bounded all the same.
+_PENDING_LIMIT: Final = 64
+
 STREAM_LABELS: Final = {"asset index": "asset_index", "contract info": "contract_info"}
 PERIODIC_STREAM: Final = "asset index"
 
@@ -67,24 +77,6 @@ class Alert(Protocol):
 
     @property
     def kind(self) -> str: ...
-
-
-class CollateralAsset(Protocol):
-    @property
-    def asset(self) -> str: ...
-
-    @property
-    def value(self) -> Decimal | None: ...
-
-
-class CollateralReport(Protocol):
-    """What the collateral feature publishes (binmon.collateral), as far as metrics read it."""
-
-    @property
-    def assets(self) -> Sequence[CollateralAsset]: ...
-
-    @property
-    def total_value(self) -> Decimal | None: ...
 
 
 # (name, help) of each family, in the order they are written.
@@ -166,8 +158,10 @@ def decimal_value(value: Decimal) -> str:
     return number_value(text) if len(text) < 40 else float_value(float(value))
 
 
-def contract_wanted(filters: Filters) -> Callable[[Contract], bool]:
-    """The run's contract filters, applied to what the book knows of a contract."""
+def contract_wanted(filters: Filters) -> Callable[[Contract], bool] | None:
+    """The run's contract filters, applied to what the book knows of a contract (None: all)."""
+    if filters == Filters():
+        return None
 
     def wanted(contract: Contract) -> bool:
         if not filters.symbol_ok(contract.symbol):
@@ -253,9 +247,10 @@ class Metrics(Consumer):
 
     ``statuses`` are the run's stream statuses keyed by kind (``"asset index"``,
     ``"contract info"``): only the streams the command runs. ``book`` is the
-    run's contract book; ``wanted`` narrows the contracts shown (the run's
-    filters). Times: ``clock`` is the statuses' monotonic clock, ``wall`` the
-    epoch clock the timestamps are written in.
+    run's contract book. ``filters`` are the run's: the feed narrows the
+    events with them, and here they narrow what the book and the REST
+    snapshot hold the same way. Times: ``clock`` is the statuses' monotonic
+    clock, ``wall`` the epoch clock the timestamps are written in.
     """
 
     def __init__(
@@ -264,7 +259,7 @@ class Metrics(Consumer):
         book: ContractBook,
         *,
         stale_after: float = 10.0,
-        wanted: Callable[[Contract], bool] | None = None,
+        filters: Filters | None = None,
         alert_kinds: Iterable[str] = (),
         collateral: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -273,7 +268,8 @@ class Metrics(Consumer):
         self.statuses = statuses
         self.book = book
         self.stale_after = stale_after
-        self.wanted = wanted
+        self.filters = filters or Filters()
+        self.wanted = contract_wanted(self.filters)
         self.clock = clock
         self.wall = wall
         self.changes: dict[str, int] = dict.fromkeys(CHANGE_FIELDS, 0)
@@ -286,6 +282,8 @@ class Metrics(Consumer):
         self._collateral: CollateralReport | None = None
         # The latest entry per asset, and its lines (formatted at the first scrape that needs them).
         self._assets: dict[str, AssetIndex] = {}
+        # Asset frames as finished JSON lines, not read yet (see asset_lines).
+        self._pending_lines: list[bytes] = []
         self._asset_cache: dict[str, tuple[AssetIndex, tuple[str, ...]]] = {}
         self._contract_cache: dict[str, _ContractLines] = {}
 
@@ -293,15 +291,35 @@ class Metrics(Consumer):
 
     # The REST asset index a live run can start from: values before the first frame.
     wants_asset_snapshot = True
+    # Finished JSON lines will do: kept as they come and read back only when
+    # someone scrapes, so that `assets --json --metrics` keeps the C accelerator.
+    takes_encoded_assets = True
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
         latest = self._assets
         for event in events:
             latest[event.symbol] = event
 
-    def asset_snapshot(self, events: list[AssetIndex]) -> None:
+    def asset_lines(self, data: bytes) -> None:
+        pending = self._pending_lines
+        pending.append(data)
+        if len(pending) >= _PENDING_LIMIT:
+            self._read_pending()
+
+    def _read_pending(self) -> None:
+        pending, self._pending_lines = self._pending_lines, []
         latest = self._assets
+        for data in pending:
+            for event in decode_asset_lines(data):
+                latest[event.symbol] = event
+
+    def asset_snapshot(self, events: list[AssetIndex]) -> None:
+        self._read_pending()
+        latest = self._assets
+        symbol_ok = self.filters.symbol_ok
         for event in events:
+            if not symbol_ok(event.symbol):
+                continue
             known = latest.get(event.symbol)
             # The stream may already have delivered something newer.
             if known is None or known.event_time < event.event_time:
@@ -362,11 +380,13 @@ class Metrics(Consumer):
     # -- exposition ----------------------------------------------------------
 
     def exposition(self) -> bytes:
+        self._read_pending()
         out: list[str] = []
         self._write_assets(out)
         self._write_contracts(out)
         self._write_streams(out)
         self._write_derived(out)
+        _write_process(out)
         # Strings from the network may hold lone surrogates; never fail a scrape on them.
         return "".join(out).encode("utf-8", "replace")
 
@@ -478,7 +498,7 @@ class Metrics(Consumer):
                 "# HELP binmon_collateral_total_value Sum of the collateral values.\n"
                 "# TYPE binmon_collateral_total_value gauge\n"
             )
-            if report is not None and report.total_value is not None:
+            if report is not None:
                 out.append(f"binmon_collateral_total_value {decimal_value(report.total_value)}\n")
         if self.alerts is not None:
             out.append(
@@ -489,3 +509,76 @@ class Metrics(Consumer):
                 f'binmon_alerts_total{{kind="{escape_label(kind)}"}} {count}\n'
                 for kind, count in self.alerts.items()
             )
+
+
+_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@functools.cache
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as f:
+        return next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+
+
+def _write_process(out: list[str]) -> None:
+    """The standard ``process_*`` families (as every Prometheus client library names them).
+
+    For binmon itself, run for weeks: memory, CPU and descriptors over time.
+    From /proc where there is one, else what ``resource`` knows.
+    """
+    families: list[tuple[str, str, str, float]] = []
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        boot = _boot_time()
+        # After the command name: utime, stime, starttime, vsize, rss are fields 14, 15, 22, 23, 24.
+        cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+        start = boot + int(fields[19]) / _TICKS
+        families += [
+            (
+                "process_virtual_memory_bytes",
+                "gauge",
+                "Virtual memory size in bytes.",
+                float(fields[20]),
+            ),
+            (
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory size in bytes.",
+                float(int(fields[21]) * _PAGE_SIZE),
+            ),
+            (
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the epoch.",
+                start,
+            ),
+            (
+                "process_open_fds",
+                "gauge",
+                "Number of open file descriptors.",
+                float(len(os.listdir("/proc/self/fd"))),
+            ),
+        ]
+    except (OSError, ValueError, IndexError, StopIteration):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+    families.insert(
+        0,
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            cpu,
+        ),
+    )
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY:
+        families.append(
+            ("process_max_fds", "gauge", "Maximum number of open file descriptors.", float(soft))
+        )
+    for name, kind, help_text, value in families:
+        out.append(
+            f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {float_value(value)}\n"
+        )

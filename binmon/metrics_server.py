@@ -31,10 +31,11 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    # The body is exactly `ok`, or the reason: one line, no newline to strip.
     problem = request.app[_METRICS_KEY].health()
     if problem is None:
-        return web.Response(text="ok\n")
-    return web.Response(status=503, text=problem + "\n")
+        return web.Response(text="ok")
+    return web.Response(status=503, text=problem)
 
 
 async def _index(request: web.Request) -> web.Response:

@@ -121,16 +121,15 @@ class Runner:
         outputs = self._make_outputs()
         config = self.config
         if config.metrics_listen is not None:
-            from binmon.filters import Filters
-            from binmon.metrics import Metrics, contract_wanted
+            from binmon.metrics import Metrics
 
-            filters = config.filters
             self.metrics = Metrics(
                 self.statuses,
                 self.book,
                 stale_after=config.settings.stale_after,
-                wanted=contract_wanted(filters) if filters != Filters() else None,
+                filters=config.filters,
                 alert_kinds=config.alerts,
+                # The collateral families are there from the start, values once valued.
                 collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)

@@ -32,7 +32,8 @@ class StreamStatus:
     # Times reading was paused because the output was not being consumed.
     pauses: int = 0
     rotation_at: float | None = None
-    # Rotations: replacements that took over, and those that closed before.
+    # Rotations: replacements that took over, and those given up (closed or
+    # silent before taking over, or not connected in time).
     rotations: int = 0
     failed_rotations: int = 0
     # Messages per second, an exponentially weighted moving average.

@@ -19,8 +19,9 @@ from binmon.cli import cli, main
 from binmon.env import Environment
 from binmon.leverage import NotionalOutOfRange, position, read_brackets_file
 from binmon.protocol import Bracket
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA = SHARED_DATA
 SECRET = "s3cr3t-cmd-5e1f-never-print-me"
 
 BTC_FRAME: dict[str, Any] = {

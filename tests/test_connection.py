@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import io
 import time
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -159,6 +160,80 @@ async def test_a_replacement_connecting_as_the_old_one_dies_is_used_and_closed(
         assert exchange.connections == 2
         await wait_until(lambda: exchange.open_sockets == 1)
         assert h.status.rotations == 1
+
+
+def _broadcast(exchange: FakeExchange, silent: int | None = None) -> Callable[[], None]:
+    """Every connection gets the same frames (one each 10 ms) from when it opened, like the
+    exchange; connection number ``silent`` is accepted and sends nothing. Returns a stopper."""
+    frames: list[str] = []
+    ticker: list[asyncio.Task[None]] = []
+
+    async def produce() -> None:
+        for k in range(100_000):
+            frames.append(asset_frame(k))
+            await asyncio.sleep(0.01)
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if not ticker:
+            ticker.append(asyncio.create_task(produce()))
+        if n == silent:
+            await hold(ws)
+            return
+        position = len(frames)
+        reader = asyncio.create_task(hold(ws))
+        while not ws.closed:
+            while position < len(frames) and not ws.closed:
+                with contextlib.suppress(ConnectionResetError):
+                    await ws.send_str(frames[position])
+                position += 1
+            await asyncio.sleep(0.005)
+        reader.cancel()
+
+    exchange.script = script
+    return lambda: exchange.loop.call_soon_threadsafe(ticker[0].cancel)
+
+
+async def test_a_silent_replacement_is_given_up_and_the_rotation_tried_again(
+    exchange: FakeExchange,
+) -> None:
+    # The second connection is the wrong-path trap: accepted, then nothing.
+    # It must not hold the rotation up for good, nor cost the stream anything.
+    stop = _broadcast(exchange, silent=2)
+    async with streaming(url(exchange), max_age=0.3, stale_after=0.5) as h:
+        await wait_until(lambda: exchange.connections >= 3)
+        # The third took over; the silent one was given up on and closed by us.
+        await wait_until(lambda: (h.status.connected_since or 0) >= exchange.upgrade_times[2])
+        await wait_until(lambda: exchange.open_sockets <= 2)
+        served = len(times(h.sink))
+        await wait_until(lambda: len(times(h.sink)) > served + 20)
+        seen = times(h.sink)
+        assert seen == list(range(seen[0], seen[0] + len(seen))), "gap or duplicate"
+        assert h.status.reconnects == 0
+        assert h.status.failed_rotations >= 1 and h.status.rotations >= 1
+    stop()
+
+
+async def test_a_replacement_that_cannot_connect_in_time_is_given_up(
+    exchange: FakeExchange,
+) -> None:
+    stop = _broadcast(exchange)
+
+    async def unanswered_second_upgrade(attempt: int) -> None:
+        if attempt == 2:
+            await asyncio.sleep(60)
+
+    exchange.before_upgrade = unanswered_second_upgrade
+    async with streaming(url(exchange), max_age=0.3, connect_timeout=0.4, stale_after=5) as h:
+        # The third attempt is the retried rotation; it takes over.
+        await wait_until(lambda: len(exchange.upgrade_times) >= 3)
+        await wait_until(lambda: (h.status.connected_since or 0) >= exchange.upgrade_times[2])
+        served = len(times(h.sink))
+        await wait_until(lambda: len(times(h.sink)) > served + 20)
+        seen = times(h.sink)
+        assert seen == list(range(seen[0], seen[0] + len(seen))), "gap or duplicate"
+        assert h.status.reconnects == 0
+        assert h.status.failed_rotations >= 1 and h.status.rotations >= 1
+    stop()
 
 
 async def test_backoff_resets_after_healthy_service_across_rotations(

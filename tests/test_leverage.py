@@ -29,8 +29,9 @@ from binmon.leverage import (
     read_brackets_file,
 )
 from binmon.protocol import Bracket
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _real(name: str) -> Path:

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from binmon.collateral import AssetValue, CollateralReport
 from binmon.filters import Filters
 from binmon.metrics import (
     CHANGE_FIELDS,
     Metrics,
-    contract_wanted,
     escape_label,
     ms_value,
     number_value,
@@ -137,18 +137,6 @@ def samples(metrics: Metrics, name: str) -> dict[tuple[tuple[str, str], ...], fl
 
 
 @dataclass
-class Held:
-    asset: str
-    value: Decimal | None
-
-
-@dataclass
-class Report:
-    assets: list[Held]
-    total_value: Decimal | None
-
-
-@dataclass
 class Raised:
     kind: str
 
@@ -163,7 +151,8 @@ def full_metrics() -> Metrics:
     metrics.assets([asset()], None)
     event = contract_event(brackets=[bracket(1), bracket(2, "100")])
     metrics.contract(event, book.apply(event), None)
-    metrics.collateral(Report([Held("BTC", Decimal("41536.156655250"))], Decimal("41536.15665525")))
+    held = AssetValue("BTC", "BTCUSD", Decimal("0.5"), value=Decimal("41536.156655250"))
+    metrics.collateral(CollateralReport(1, (held,), Decimal("41536.15665525"), Decimal("0")))
     metrics.alert(Raised("listing"))
     return metrics
 
@@ -183,8 +172,26 @@ def test_every_spec_family_with_its_labels_help_and_type() -> None:
         assert wanted, name
         for sample in wanted:
             assert tuple(sorted(sample.labels)) == tuple(sorted(labels)), name
-    # Nothing outside the SPEC's names, and one prefix for all.
-    assert {n for n in families} <= {n.removesuffix("_total") for n in SPEC_FAMILIES}
+    # Nothing outside the SPEC's names, and one prefix for all, but the standard
+    # process_* families of every Prometheus client library.
+    ours = {n for n in families if not n.startswith("process_")}
+    assert ours <= {n.removesuffix("_total") for n in SPEC_FAMILIES}
+
+
+def test_process_families_describe_binmon_itself() -> None:
+    import os
+    import time
+
+    values = {
+        name: value
+        for samples in parse(Metrics({}, ContractBook())).values()
+        for (name, _, value) in samples
+        if name.startswith("process_")
+    }
+    assert 1_000_000 < values["process_resident_memory_bytes"] < 10_000_000_000
+    assert 0 < values["process_cpu_seconds_total"] < time.process_time() + 1
+    assert abs(values["process_open_fds"] - len(os.listdir("/proc/self/fd"))) <= 2
+    assert time.time() - 3600 < values["process_start_time_seconds"] <= time.time()
 
 
 def test_values_are_the_exchange_numbers_and_times_are_seconds() -> None:
@@ -308,17 +315,18 @@ def test_alert_and_collateral_families_only_when_those_features_are_on() -> None
     assert 'binmon_alerts_total{kind="leverage-cut"} 0\n' in text
     assert "# TYPE binmon_collateral_total_value gauge\n" in text
     # An asset without an index entry yet has no value: no sample, and no total.
-    metrics.collateral(Report([Held("XYZ", None)], None))
-    assert "binmon_collateral_value{" not in metrics.exposition().decode()
+    unvalued = AssetValue("XYZ", "XYZUSD", Decimal("1"))
+    metrics.collateral(CollateralReport(1, (unvalued,), Decimal("0"), Decimal("0")))
+    text = metrics.exposition().decode()
+    assert "binmon_collateral_value{" not in text
+    assert "binmon_collateral_total_value 0\n" in text
 
 
 def test_run_filters_narrow_the_contracts() -> None:
     book = ContractBook()
     for symbol in ("BTCUSDT", "ETHUSDT", "BTCUSD_PERP"):
         book.apply(contract_event(symbol, market="CM" if symbol.endswith("PERP") else "UM"))
-    metrics = Metrics(
-        {}, book, wanted=contract_wanted(Filters.build(symbols=("btc*",), market="um"))
-    )
+    metrics = Metrics({}, book, filters=Filters.build(symbols=("btc*",), market="um"))
     assert [dict(k)["symbol"] for k in samples(metrics, "binmon_contract_info")] == ["BTCUSDT"]
 
 
@@ -337,9 +345,11 @@ def test_series_are_bounded_for_700_contracts_and_40_assets() -> None:
                 f"S{i}USDT", time=round_ + 2, brackets=[bracket(1, str(100 - round_)), bracket(2)]
             )
             metrics.contract(event, book.apply(event), None)
-    series = sum(len(s) for s in parse(metrics).values())
+    families = parse(metrics)
+    series = sum(len(s) for name, s in families.items() if not name.startswith("process_"))
     # README ("Unattended"): 40 x 10 + 700 x 6 + 13 changes fields + 2 streams x 5.
     assert series == 40 * 10 + 700 * 6 + len(CHANGE_FIELDS) + 2 * 5 == 4623
+    assert sum(len(s) for name, s in families.items() if name.startswith("process_")) == 6
 
 
 def test_health_says_which_stream_and_why_in_one_line() -> None:
@@ -367,9 +377,25 @@ def test_health_says_which_stream_and_why_in_one_line() -> None:
 
 
 def test_the_rest_snapshot_fills_in_but_never_overwrites_newer_stream_data() -> None:
-    metrics = Metrics({}, ContractBook())
+    metrics = Metrics({}, ContractBook(), filters=Filters.build(symbols=("btc*", "eth*")))
     assert metrics.wants_asset_snapshot
     metrics.assets([asset("BTCUSD", time=2000, price="2")], None)
-    metrics.asset_snapshot([asset("BTCUSD", time=1000, price="1"), asset("ETHUSD", price="3")])
+    metrics.asset_snapshot(
+        [asset("BTCUSD", time=1000, price="1"), asset("ETHUSD", price="3"), asset("ADAUSD")]
+    )
     prices = samples(metrics, "binmon_asset_index_price")
     assert prices == {(("symbol", "BTCUSD"),): 2.0, (("symbol", "ETHUSD"),): 3.0}
+
+
+def test_finished_json_lines_serve_as_well_as_events() -> None:
+    from binmon.jsonl import encode_assets
+
+    metrics = Metrics({}, ContractBook())
+    assert metrics.takes_encoded_assets
+    for t in range(1, 201):
+        metrics.asset_lines(encode_assets([asset("BTCUSD", time=t, price=f"{t}.10")]))
+        # Held as they came, and never more than a bounded number of frames.
+        assert len(metrics._pending_lines) < 64
+    text = metrics.exposition().decode()
+    assert 'binmon_asset_index_price{symbol="BTCUSD"} 200.10\n' in text
+    assert 'binmon_asset_event_timestamp_seconds{symbol="BTCUSD"} 0.200\n' in text

@@ -11,6 +11,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -20,12 +21,13 @@ from binmon.connection import Backoff, ConnectionSettings
 from binmon.diag import Diagnostics
 from binmon.endpoints import Endpoints, Listen, parse_listen
 from binmon.env import Environment
+from binmon.filters import Filters
 from binmon.runner import ASSETS, CONTRACTS, RunConfig, Runner
 from binmon.server import ServerConfig, start_server
 from binmon.server.faults import Faults
 from tests.exchange import FakeExchange, asset_frame, hold
 from tests.test_process import BINMON, wait_for_output
-from tests.waiting import wait_until
+from tests.waiting import wait_until, wait_until_async
 
 
 @dataclass
@@ -79,13 +81,6 @@ async def running(server: ServerConfig, **options: object) -> AsyncIterator[Runn
         await app.cleanup()
 
 
-async def poll(condition: object, timeout: float = 15.0) -> None:
-    """Wait for an async condition (a scrape each time), never a bare sleep."""
-    async with asyncio.timeout(timeout):
-        while not await condition():  # type: ignore[operator]
-            await asyncio.sleep(0.05)
-
-
 async def test_metrics_and_health_follow_the_streams() -> None:
     # The asset index goes silent after 40 frames (2 s): stale, reconnected, up again.
     server = ServerConfig(rate=20, seed=3, faults=Faults(silent_after=40))
@@ -93,9 +88,9 @@ async def test_metrics_and_health_follow_the_streams() -> None:
     async with running(server, **options) as run:
 
         async def healthy() -> bool:
-            return (await run.get("/healthz")) == (200, "ok\n")
+            return (await run.get("/healthz")) == (200, "ok")
 
-        await poll(healthy)
+        await wait_until_async(healthy, 15, "/healthz 200 ok", 0.05)
         assert await run.value("binmon_stream_up", stream="asset_index") == 1
         assert await run.value("binmon_stream_up", stream="contract_info") == 1
         # The REST snapshot fills the contracts before any event.
@@ -106,34 +101,87 @@ async def test_metrics_and_health_follow_the_streams() -> None:
         async def unhealthy() -> bool:
             return (await run.get("/healthz"))[0] == 503
 
-        await poll(unhealthy)
+        await wait_until_async(unhealthy, 15, "/healthz 503 once serve went silent", 0.05)
         _, reason = await run.get("/healthz")
-        assert reason.startswith("asset index: ") and reason.count("\n") == 1
+        assert reason.startswith("asset index: ") and "\n" not in reason
 
         async def recovered() -> bool:
             reconnects = await run.value("binmon_stream_reconnects_total", stream="asset_index")
             return bool(reconnects) and await healthy()
 
-        await poll(recovered)
+        await wait_until_async(recovered, 15, "a reconnect, then /healthz ok again", 0.05)
 
         async def changed() -> bool:
             samples = await run.samples()
             return sum(v for k, v in samples.items() if k[0] == "binmon_contract_changes_total") > 0
 
-        await poll(changed)
+        await wait_until_async(changed, 15, "a contract change counted", 0.05)
         assert run.out.getvalue() == b""  # headless: nothing on stdout
 
 
 async def test_metrics_beside_json_lines() -> None:
     async with running(ServerConfig(rate=20, seed=4), json=True) as run:
+        # The metrics take finished lines: the C accelerator stays on for JSON lines.
+        assert run.runner.consumers.takes_encoded_assets
+
+        def btcusd_lines() -> dict[int, str]:
+            lines = [json.loads(line) for line in run.out.getvalue().splitlines()]
+            return {
+                line["event_time"]: str(line["index_price"])
+                for line in lines
+                if line["symbol"] == "BTCUSD"
+            }
+
+        await wait_until(lambda: bool(btcusd_lines()))
+        samples = await run.samples()
+        key = (("symbol", "BTCUSD"),)
+        event_ms = round(samples[("binmon_asset_event_timestamp_seconds", key)] * 1000)
+        # The same events feed both: the scraped entry is one of the lines written.
+        written = btcusd_lines()
+        assert event_ms in written
+        assert samples[("binmon_asset_index_price", key)] == float(written[event_ms])
+
+
+async def test_symbol_patterns_narrow_assets_and_contracts_alike() -> None:
+    options = {"headless": True, "filters": Filters.build(symbols=("btc*",))}
+    async with running(ServerConfig(rate=20, seed=6), **options) as run:
 
         async def priced() -> bool:
             return await run.value("binmon_asset_index_price", symbol="BTCUSD") is not None
 
-        await poll(priced)
-        # The command's own output is unchanged: JSON lines of the same events.
-        lines = [json.loads(line) for line in run.out.getvalue().splitlines()]
-        assert any(line["symbol"] == "BTCUSD" for line in lines)
+        await wait_until_async(priced, 15, "BTCUSD's price", 0.05)
+        symbols = {
+            dict(labels)["symbol"]
+            for name, labels in await run.samples()
+            if name.startswith(("binmon_asset_", "binmon_contract_"))
+            and labels
+            and "symbol" in dict(labels)
+        }
+        assert "BTCUSDT" in symbols
+        assert all(symbol.startswith("BTC") for symbol in symbols), symbols
+
+
+async def test_collateral_values_are_exact_and_match_the_scraped_rates() -> None:
+    from binmon.collateral import parse_holds
+
+    holdings = parse_holds(["BTC=0.5", "USDT=-1200"])
+    async with running(ServerConfig(rate=20, seed=8), headless=True, holdings=holdings) as run:
+
+        async def valued() -> bool:
+            text = (await run.get("/metrics"))[1]
+            return 'binmon_collateral_value{asset="USDT"}' in text
+
+        await wait_until_async(valued, 15, "collateral values", 0.05)
+        _, text = await run.get("/metrics")
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[:1] != "#")
+        btc_bid = Decimal(values['binmon_asset_bid_rate{symbol="BTCUSD"}'])
+        usdt_ask = Decimal(values['binmon_asset_ask_rate{symbol="USDTUSD"}'])
+        # Binance's rule, exactly: bid rate for a positive balance, ask rate for a negative one.
+        btc = Decimal(values['binmon_collateral_value{asset="BTC"}'])
+        usdt = Decimal(values['binmon_collateral_value{asset="USDT"}'])
+        assert btc == Decimal("0.5") * btc_bid
+        assert usdt == Decimal("-1200") * usdt_ask
+        assert Decimal(values["binmon_collateral_total_value"]) == btc + usdt
 
 
 async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
@@ -151,7 +199,7 @@ async def test_stuck_scrapers_never_hold_up_the_streams() -> None:
             status = run.runner.statuses[ASSETS]
             before = status.messages
             await wait_until(lambda: status.messages >= before + 40)
-            assert await run.get("/healthz") == (200, "ok\n")
+            assert await run.get("/healthz") == (200, "ok")
         finally:
             for writer in stuck:
                 writer.transport.abort()
@@ -232,8 +280,12 @@ def test_exporter_process_is_quiet_on_stdout_and_ends_0_on_sigterm(exchange: Fak
 
         text = asyncio.run(scrape())
         assert 'binmon_asset_index_price{symbol="BTCUSD"} 0.27462452\n' in text
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=15)
+        # A scraper stuck mid-response does not hold up the exit either.
+        with socket.create_connection(("127.0.0.1", port)) as stuck:
+            # Megabytes of responses it never reads: more than the socket buffers hold.
+            stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: binmon\r\n\r\n" * 2000)
+            process.send_signal(signal.SIGTERM)
+            stdout, _ = process.communicate(timeout=15)
     finally:
         process.kill()
     assert process.returncode == 0

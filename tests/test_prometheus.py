@@ -23,19 +23,23 @@ import pytest
 
 from tests.prometheus import tool
 from tests.test_process import BINMON, wait_for_output
+from tests.waiting import wait_until_sync
 
 T = TypeVar("T")
 
 
 def eventually(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
-    """Poll until ``probe`` gives something; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll ``probe`` until it gives something, and give that."""
+    found: list[T] = []
+
+    def given() -> bool:
         result = probe()
         if result is not None:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+            found.append(result)
+        return bool(found)
+
+    wait_until_sync(given, timeout, what, step=lambda: time.sleep(0.1))
+    return found[0]
 
 
 def get_json(url: str) -> Any:

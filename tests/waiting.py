@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -42,6 +42,19 @@ async def wait_until(
     while not condition():
         deadline.check()
         await asyncio.sleep(POLL)
+
+
+async def wait_until_async(
+    condition: Callable[[], Awaitable[bool]],
+    timeout: float = TIMEOUT,
+    what: What = "the condition",
+    interval: float = POLL,
+) -> None:
+    """For a condition that must itself await (an HTTP request, say)."""
+    deadline = _Deadline(timeout, what)
+    while not await condition():
+        deadline.check()
+        await asyncio.sleep(interval)
 
 
 def wait_until_sync(

@@ -24,7 +24,7 @@ from binmon.endpoints import LISTEN_HOST, LISTEN_PORT
 
 @click.command(
     "exporter",
-    short_help="Both streams, headless: Prometheus metrics and a health check over HTTP.",
+    short_help="Headless: Prometheus metrics and a health check over HTTP.",
     epilog="""\b
 Examples:
   binmon exporter                             metrics on http://127.0.0.1:9477/metrics

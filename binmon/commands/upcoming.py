@@ -114,21 +114,11 @@ def _write_json(events: list[Upcoming], env: Environment) -> None:
 
 
 def _write_table(events: list[Upcoming], now_ms: int, env: Environment, filtered: bool) -> None:
-    import sys
-
-    # The console is made as `brackets` makes its own.
-    from binmon.commands.brackets import _console
     from binmon.upcoming_view import UpcomingView
 
-    console = _console(env)
-    try:
-        if events:
-            console.print(UpcomingView(events, now_ms))
-        else:
-            which = " that match -s/--market" if filtered else ""
-            console.print(f"No listings or deliveries scheduled{which}.", markup=False)
-    finally:
-        console.file.flush()
-        if console.file is not sys.stdout:
-            # Our wrapper around env.stdout must not close it when collected.
-            console.file.detach()  # type: ignore[attr-defined]
+    console = env.console()
+    if events:
+        console.print(UpcomingView(events, now_ms))
+    else:
+        which = " that match -s/--market" if filtered else ""
+        console.print(f"No listings or deliveries scheduled{which}.", markup=False)

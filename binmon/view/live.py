@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -58,31 +58,6 @@ _KEYS_PAGE_UP = (b"\x1b[5~", b"b")
 _KEYS_PAGE_DOWN = (b"\x1b[6~", b" ")
 _KEYS_HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"g")
 _KEYS_END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"G")
-
-
-class _TerminalWriter(io.TextIOBase):
-    """Text in, bytes out to the environment's binary stdout, for rich's Console."""
-
-    def __init__(self, out: BinaryIO, encoding: str) -> None:
-        self._out = out
-        self._encoding = encoding
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self._encoding
-
-    def write(self, text: str) -> int:
-        self._out.write(text.encode(self._encoding, "replace"))
-        return len(text)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    def isatty(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._out.fileno()
 
 
 class _Cbreak:
@@ -305,22 +280,7 @@ class LiveView(Consumer):
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
-        env = self.given.terminal
-        if env.stdout is sys.stdout.buffer:
-            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-        else:
-            encoding = "utf-8"
-        self._console = Console(
-            file=cast(TextIO, _TerminalWriter(env.stdout, encoding)),
-            force_terminal=True,
-            no_color=bool(env.no_color) or None,
-            color_system="auto",
-            legacy_windows=False,
-            markup=False,
-            emoji=False,
-            highlight=False,
-            soft_wrap=False,
-        )
+        self._console = self.given.terminal.console(full_screen=True)
         self._start_keyboard()
         self._live = Live(
             Text(""),
