@@ -387,3 +387,38 @@ def test_a_frame_cut_for_alerts_reaches_whole_frame_consumers_once() -> None:
     ]
     assert whole.frames == [3, 3]
     assert [h for h in whole.heard if h[0] == "buffer"] == [("buffer", "B", 2)]
+
+
+async def test_the_exporter_counts_alerts(
+    december: tuple[FakeExchange, list[dict[str, Any]], list[str]],
+) -> None:
+    import aiohttp
+
+    from binmon.endpoints import Listen
+
+    exchange, _, _ = december
+    err = io.StringIO()
+    config = RunConfig(
+        kinds=(ASSETS, CONTRACTS),
+        endpoints=Endpoints(exchange.ws_url, exchange.rest_url),
+        backoff=lambda: Backoff(base=0.02, cap=0.1),
+        headless=True,
+        metrics_listen=Listen("127.0.0.1", 0),
+        alerts=frozenset({"listing", "status"}),
+    )
+    runner = Runner(config, Environment(stdout=io.BytesIO(), stderr=err), Diagnostics(err))
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_until(lambda: runner.metrics is not None and runner.metrics_server is not None)
+        await wait_until(lambda: (runner.metrics.alerts or {}).get("status") == 11)  # type: ignore[union-attr]
+        port = runner.metrics_server.port  # type: ignore[union-attr]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            text = await response.text()
+    finally:
+        runner.stop.set()
+        await task
+    assert 'binmon_alerts_total{kind="listing"} 13\n' in text
+    assert 'binmon_alerts_total{kind="status"} 11\n' in text
