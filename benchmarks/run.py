@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     # Run as a script (``python benchmarks/run.py``): make ``benchmarks`` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import hotpath, memory, metrics, replay, startup, throughput, view
+from benchmarks import alerts, hotpath, memory, metrics, replay, startup, throughput, view
 from benchmarks.harness import (
     CHILD_ENV_REMOVED,
     ROOT,
@@ -35,7 +35,7 @@ from benchmarks.harness import (
     machine,
 )
 
-SECTIONS = ("throughput", "replay", "startup", "view", "memory", "hotpath", "metrics")
+SECTIONS = ("throughput", "replay", "startup", "view", "memory", "hotpath", "metrics", "alerts")
 TITLES = {
     "throughput": "1. Live JSON-lines throughput",
     "replay": "2. Replay of a one-day recording",
@@ -44,6 +44,7 @@ TITLES = {
     "memory": "5. Memory",
     "hotpath": "6. Hot-path profile (in-process)",
     "metrics": "7. Metrics (Prometheus)",
+    "alerts": "8. Alerts",
 }
 
 
@@ -146,6 +147,7 @@ def runners(
         "memory": lambda s: memory.run(s, args.memory_first, args.memory_events),
         "hotpath": lambda s: hotpath.run(s, spy_frames=2000 if args.quick else 40_000),
         "metrics": lambda s: metrics.run(s, args.scrapes, args.lag_seconds, args.lag_rounds),
+        "alerts": lambda s: alerts.run(s, 1 if args.quick else 9),
     }
 
 

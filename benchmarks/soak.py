@@ -44,6 +44,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Final
 
@@ -144,6 +145,8 @@ def start_watch(
         *binmon_command(),
         "watch",
         "--json",
+        # Every alert kind: each change the server sent must be alerted exactly once.
+        *("--alert", "all"),
         *("--ws-url", ws_url, "--rest-url", ws_url.replace("ws://", "http://")),
         *("--stale-after", f"{args.stale_after:g}"),
         *("--max-connection-age", f"{args.max_connection_age:g}"),
@@ -262,8 +265,8 @@ def soak(args: argparse.Namespace, work: Path) -> Run:
 
 class _OutLine(msgspec.Struct):
     type: str
-    symbol: str
-    event_time: int
+    symbol: str | None
+    event_time: int | None
 
 
 def kind_of(stream: str) -> str:
@@ -304,6 +307,11 @@ def read_output(path: Path) -> tuple[list[Key], int]:
             try:
                 o = decoder.decode(line)
             except msgspec.DecodeError:
+                bad += 1
+                continue
+            if o.type == "alert":
+                continue  # judged by check_alerts
+            if o.symbol is None or o.event_time is None:
                 bad += 1
                 continue
             keys.append((o.type, o.symbol, o.event_time))
@@ -499,7 +507,143 @@ def check(args: argparse.Namespace, run: Run, work: Path) -> Findings:
         )
     if lost:
         f.notes += explain_lost(lost, sent, sent_on, watch_err)
+    check_alerts(f, work / "watch.jsonl")
     return f
+
+
+# --- alerts ----------------------------------------------------------------------------
+
+PERPETUAL_MS: Final = 4133404800000
+CLOSING: Final = frozenset(
+    {"PRE_DELIVERING", "DELIVERING", "DELIVERED", "PRE_SETTLE", "SETTLING", "CLOSE"}
+)
+BRACKET_FIELDS: Final = frozenset(
+    {"bracket", "notional_floor", "notional_cap", "maint_margin_ratio", "cum"}
+    | {"min_leverage", "max_leverage"}
+)
+BUFFERS: Final = (
+    "bid_buffer",
+    "ask_buffer",
+    "auto_exchange_bid_buffer",
+    "auto_exchange_ask_buffer",
+)
+
+
+class _AlertLine(msgspec.Struct):
+    type: str
+    symbol: str | None = None
+    event_time: int | None = None
+    kind: str | None = None
+    changes: list[dict[str, object]] | None = None
+    bid_buffer: msgspec.Raw | None = None
+    ask_buffer: msgspec.Raw | None = None
+    auto_exchange_bid_buffer: msgspec.Raw | None = None
+    auto_exchange_ask_buffer: msgspec.Raw | None = None
+
+
+def _dec(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+
+
+def expected_kinds(changes: list[dict[str, object]]) -> list[str]:
+    """The alerts SPEC's table asks for, in its order, for one event's ``changes``.
+
+    Written apart from binmon.alerts, from the table alone.
+    """
+    fields = [c["field"] for c in changes]
+    kinds = []
+    if "listed" in fields:
+        kinds.append("listing")
+    if any(
+        (c["field"] == "status" and c["new"] in CLOSING)
+        or (c["field"] == "delivery_time" and c["old"] == PERPETUAL_MS and c["new"] != PERPETUAL_MS)
+        for c in changes
+    ):
+        kinds.append("delisting")
+    kinds += ["status"] * fields.count("status")
+    if any(f in BRACKET_FIELDS for f in fields):
+        kinds.append("brackets")
+    cut = False
+    for c in changes:
+        old, new = _dec(c.get("old")), _dec(c.get("new"))
+        if c["field"] == "bracket":
+            cut |= c["new"] is None
+        elif c["field"] == "max_leverage" and old is not None and new is not None:
+            cut |= new < old
+        elif c["field"] == "maint_margin_ratio" and old is not None and new is not None:
+            cut |= new > old
+    if cut:
+        kinds.append("leverage-cut")
+    return kinds
+
+
+def check_alerts(f: Findings, path: Path) -> None:
+    """Each change alerted exactly once, right after its event; nothing else alerted.
+
+    The events themselves are held against the server's log above (none
+    lost, none twice); here each event's ``changes`` (and each asset's
+    buffers against the last ones written) must be followed by exactly the
+    alerts SPEC's table asks for.
+    """
+    decoder = msgspec.json.Decoder(_AlertLine)
+    expected: Counter[str] = Counter()
+    written: Counter[str] = Counter()
+    missing = extra = feed = 0
+    buffers: dict[str, tuple[Decimal | None, ...]] = {}
+    owed: list[str] = []  # alerts the last event asks for, not yet seen
+    last_key: tuple[str | None, int | None] = (None, None)
+    seen: set[tuple[str, str | None, int | None]] = set()
+    twice = 0
+    with open(path, "rb") as lines:
+        for line in lines:
+            try:
+                o = decoder.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if o.type == "alert":
+                assert o.kind is not None
+                written[o.kind] += 1
+                if o.kind == "feed":
+                    feed += 1
+                    continue
+                key = (o.kind, o.symbol, o.event_time)
+                twice += key in seen
+                seen.add(key)
+                if (o.symbol, o.event_time) == last_key and o.kind in owed:
+                    owed.remove(o.kind)
+                else:
+                    extra += 1
+                continue
+            missing += len(owed)
+            owed = []
+            last_key = (o.symbol, o.event_time)
+            if o.type == "contract_info":
+                owed = expected_kinds(o.changes or [])
+            elif o.type == "asset_index" and o.symbol is not None:
+                now = tuple(_dec(bytes(getattr(o, b) or b"").decode() or None) for b in BUFFERS)
+                before = buffers.get(o.symbol)
+                buffers[o.symbol] = now
+                if before is not None and before != now:
+                    owed = ["buffer"]
+            expected.update(owed)
+    missing += len(owed)
+    kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(written.items())) or "none"
+    f.figure("alerts written", f"{sum(written.values()):,}: {kinds}")
+    f.figure("feed alerts (outages and recoveries)", f"{feed:,}")
+    f.check(
+        "changes alerted",
+        f"{sum(expected.values()) - missing:,} of {sum(expected.values()):,}",
+        "all",
+        missing == 0,
+    )
+    f.check("alerts without their change", f"{extra:,}", "0", extra == 0)
+    f.check("alerts raised twice", f"{twice:,}", "0", twice == 0)
+    f.check(
+        "alerts written", f"{sum(written.values()) - feed:,}", "> 0", sum(written.values()) > feed
+    )
 
 
 def explain_lost(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from binmon.alerts import Alert
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
 
@@ -35,6 +36,9 @@ class Consumer:
     wants_asset_events: bool = True
     # True: wants the REST asset index snapshot a live run can start from.
     wants_asset_snapshot: bool = False
+    # True: takes each asset frame whole. Alerts may hand a frame on in pieces
+    # (each alert right after its event); such a consumer gets it once, after them.
+    whole_frames: bool = False
 
     def frame(self, data: bytes | str) -> None:
         """A received message, at the moment its events are delivered (bad ones too)."""
@@ -56,6 +60,9 @@ class Consumer:
 
     def collateral(self, report: CollateralReport) -> None:
         """The holdings valued after an asset frame that carried a held asset."""
+
+    def alert(self, alert: Alert) -> None:
+        """An alert, right after the event that raised it (feed alerts stand alone)."""
 
     def flush(self) -> None:
         """A frame has been delivered in full, derived records included (in a
@@ -114,6 +121,10 @@ class Fanout(Consumer):
         for consumer in self.consumers:
             if consumer.wants_asset_snapshot:
                 consumer.asset_snapshot(events)
+
+    def alert(self, alert: Alert) -> None:
+        for consumer in self.consumers:
+            consumer.alert(alert)
 
     def collateral(self, report: CollateralReport) -> None:
         for consumer in self.consumers:

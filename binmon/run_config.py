@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from binmon.collateral import Holding
 from binmon.connection import Backoff, ConnectionSettings
-from binmon.defaults import ACCOUNT_EVERY
+from binmon.defaults import ACCOUNT_EVERY, ALERT_AFTER, EXEC_TIMEOUT
 from binmon.endpoints import Endpoints, Listen, endpoints
 from binmon.filters import Filters
 from binmon.output import DEFAULT_LIMIT
@@ -52,6 +52,13 @@ class RunConfig:
     metrics_listen: Listen | None = None
     # Nothing on stdout (the exporter): the events only feed the metrics.
     headless: bool = False
+    # Alerts (binmon.alerts): the kinds asked for (``all`` expanded), and where they go.
+    alerts: frozenset[str] = frozenset()
+    alert_after: float = ALERT_AFTER
+    bell: bool = False
+    notify: bool = False
+    exec_command: str | None = None
+    exec_timeout: float = EXEC_TIMEOUT
     # Collateral (asset streams) and positions (contract streams): given on the
     # command line, and/or read from the signed account every account_every seconds.
     holdings: tuple[Holding, ...] = ()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from binmon.account import Account
+from binmon.alerts import FEED
 from binmon.collateral import Collateral
 from binmon.connection import Connection
 from binmon.consumer import Consumer, Fanout
@@ -39,10 +41,17 @@ from binmon.status import StreamStatus
 from binmon.view_input import ViewInput
 
 if TYPE_CHECKING:
+    from binmon.alert_outputs import AlertOutputs
+    from binmon.alerts import PositionView
     from binmon.metrics import Metrics
     from binmon.metrics_server import MetricsServer
+    from binmon.protocol import ContractInfo
+    from binmon.state import Change
 
 __all__ = ["ASSETS", "CONTRACTS", "Endpoints", "RunConfig", "Runner", "run"]
+
+# How often stream health is looked at for feed alerts (seconds).
+FEED_CHECK = 0.5
 
 
 def asset_streams(assets: tuple[str, ...]) -> list[str]:
@@ -70,7 +79,8 @@ class Runner:
             self.positions = Positions(config.positions, self.book.contracts)
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
-        self.consumers = Fanout(self._make_consumers())
+        self.alert_outputs: AlertOutputs | None = None
+        self.consumers = self._make_fanout(self._make_consumers())
         if self.collateral is not None:
             from binmon.valuation import CollateralConsumer
 
@@ -87,21 +97,55 @@ class Runner:
             on_done=self.stop.set,
         )
 
+    def _make_fanout(self, consumers: list[Consumer]) -> Fanout:
+        if not self.config.alerts:
+            return Fanout(consumers)
+        from binmon.alerting import AlertingFanout
+
+        # Alerts are raised inside the fan-out: each right after its event.
+        return AlertingFanout(consumers, self.config.alerts, positions=self._position_pair)
+
+    def _position_pair(
+        self, event: ContractInfo, changes: list[Change]
+    ) -> tuple[PositionView | None, PositionView | None]:
+        """For ``position`` alerts: the symbol's position now and on the ladder before."""
+        update = None if self.positions is None else self.positions.for_event(event, changes)
+        if update is None or update.before is None:
+            return None, None
+        from binmon.alerting import position_view
+
+        return position_view(update.now), position_view(update.before)
+
     def _make_consumers(self) -> list[Consumer]:
         """The outputs, in the order they hear of each event."""
         outputs = self._make_outputs()
-        if self.config.metrics_listen is not None:
+        config = self.config
+        if config.metrics_listen is not None:
             from binmon.metrics import Metrics
 
             self.metrics = Metrics(
                 self.statuses,
                 self.book,
-                stale_after=self.config.settings.stale_after,
-                filters=self.config.filters,
+                stale_after=config.settings.stale_after,
+                filters=config.filters,
+                alert_kinds=config.alerts,
                 # The collateral families are there from the start, values once valued.
                 collateral=self.collateral is not None,
             )
             outputs.append(self.metrics)
+        # The tables ring their own bell; elsewhere stderr rings it, if a terminal.
+        bell = config.bell and self.view is None and self.env.stderr_isatty
+        if config.alerts and (config.exec_command is not None or config.notify or bell):
+            from binmon.alert_outputs import AlertOutputs
+
+            self.alert_outputs = AlertOutputs(
+                self.diag,
+                exec_command=config.exec_command,
+                notify=config.notify,
+                bell=self.env.stderr if bell else None,
+                exec_timeout=config.exec_timeout,
+            )
+            outputs.append(self.alert_outputs)
         return outputs
 
     def _make_outputs(self) -> list[Consumer]:
@@ -135,6 +179,7 @@ class Runner:
             sort=config.sort,
             contract_sort=config.contract_sort,
             positions=self.positions,
+            bell=config.bell and bool(config.alerts),
         )
 
     # -- running ------------------------------------------------------------
@@ -151,6 +196,8 @@ class Runner:
         try:
             if self.metrics is not None:
                 await self._serve_metrics(self.metrics)
+            if self.alert_outputs is not None:
+                self.alert_outputs.start()
             if not self.config.from_file or self.config.account:
                 import aiohttp
 
@@ -170,6 +217,8 @@ class Runner:
                     auxiliary.append(asyncio.create_task(self._release_when_seeded(seeding)))
                 if ASSETS in self.config.kinds and self.consumers.wants_asset_snapshot:
                     auxiliary.append(asyncio.create_task(self._seed_assets(session)))
+                if FEED in self.config.alerts:
+                    auxiliary.append(asyncio.create_task(self._watch_feed()))
             if self.view is not None:
                 essential.append(asyncio.create_task(self.view.run(self.stop)))
             if self.output is not None and self.output.threaded:
@@ -190,7 +239,29 @@ class Runner:
                 await session.close()
             if self.metrics_server is not None:
                 await self.metrics_server.close()
+            if self.alert_outputs is not None:
+                # Commands already asked for get to run (each within its
+                # limit); interrupted, they get the exit grace.
+                grace = self.config.exit_grace if self.interrupted else self.config.exec_timeout
+                await self.alert_outputs.finish(grace)
             self._close_outputs()
+
+    async def _watch_feed(self) -> None:
+        """Feed alerts: a stream down for ``--alert-after``, and its recovery."""
+        from binmon.alerts import FeedWatch
+
+        watch = FeedWatch(after=self.config.alert_after)
+        for kind, status in self.statuses.items():
+            # The asset index is periodic: silence is an outage. Contract
+            # events may be hours apart: connected is all it can show.
+            watch.watch(status, self.config.settings.stale_after if kind == ASSETS else None)
+        while True:
+            await asyncio.sleep(FEED_CHECK)
+            alerts = watch.check(time.monotonic())
+            for alert in alerts:
+                self.consumers.alert(alert)
+            if alerts:
+                self.consumers.flush()  # not part of a frame: nothing else flushes it
 
     async def _serve_metrics(self, metrics: Metrics) -> None:
         from binmon import metrics_server

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from binmon.alerts import Alert
 from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
-from binmon.jsonl import encode_assets, encode_collateral, encode_contract, safe_json
+from binmon.jsonl import encode_assets, encode_collateral, encode_contract, encode_line, safe_json
 from binmon.positions import Positions
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change
@@ -56,6 +57,10 @@ class JsonLinesSink(Consumer):
 
     def collateral(self, report: CollateralReport) -> None:
         self.out.write(encode_collateral(report))
+
+    def alert(self, alert: Alert) -> None:
+        # Raw mode too: the user asked for alerts, and they are not events.
+        self.out.write(encode_line(alert))
 
     def close(self) -> None:
         self.out.flush()

@@ -18,6 +18,8 @@ from binmon.protocol import AssetIndex
 
 class CollateralConsumer(Consumer):
     takes_encoded_assets = True
+    # One report per frame, whatever pieces alerts cut it into.
+    whole_frames = True
 
     def __init__(self, collateral: Collateral, publish: Consumer, diag: Diagnostics) -> None:
         self._tracker = collateral

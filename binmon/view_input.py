@@ -37,5 +37,7 @@ class ViewInput:
     assets: tuple[str, ...] = ()
     sort: str | None = None
     contract_sort: str | None = None
+    # --bell: ring the terminal bell on each alert.
+    bell: bool = False
     # The user's positions (--position, --account), read against the book's ladders.
     positions: Positions | None = None

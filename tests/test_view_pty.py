@@ -508,6 +508,46 @@ def test_pause_freezes_the_screen_and_upcoming_counts_down(
     term.wait_for(lambda: "Upcoming" not in term.text, "upcoming hidden")
 
 
+def _bells(raw: bytes) -> int:
+    """BEL characters rung, not those ending an OSC sequence (a title, say)."""
+    return re.sub(rb"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", b"", raw).count(b"\x07")
+
+
+def test_an_alert_is_marked_in_the_change_log_and_rings_the_bell(
+    exchange: FakeExchange, started: list[PtyProcess]
+) -> None:
+    scenario = Scenario(exchange)
+    # The contract stream first says nothing new; the listing comes on our word.
+    listing = threading.Event()
+    scenario.contract_frames = [contract_frame(NOW_MS, "BTCUSDT")]
+
+    async def script(ws: web.WebSocketResponse, request: web.Request, n: int) -> None:
+        if "contractInfo" not in request.query.get("streams", ""):
+            await Scenario.script(scenario, ws, request, n)
+            return
+        await ws.send_str(contract_frame(NOW_MS, "BTCUSDT"))
+        while not listing.is_set():
+            await asyncio.sleep(0.02)
+        await ws.send_str(contract_frame(NOW_MS + 1, "NEWUSDT", "PENDING_TRADING", ps="NEWUSDT"))
+        await hold(ws)
+
+    exchange.script = script
+    term = launch(
+        started, ["watch", *exchange.args(), "--alert", "listing", "--alert", "status", "--bell"]
+    )
+    term.wait_for_text("Asset index", "ADAUSD", "BTCUSDT", "Recent changes")
+    assert _bells(bytes(term.raw)) == 0  # nothing to tell yet
+    listing.set()
+    term.wait_for_text("NEWUSDT  ALERT listed: PERPETUAL, status PENDING_TRADING")
+    term.wait_for(lambda: _bells(bytes(term.raw)) == 1, "one bell")
+    # The row of the symbol is marked: its symbol cell in reverse video.
+    row = next(i for i, line in enumerate(term.screen.display) if line.startswith("NEWUSDT "))
+    assert term.screen.buffer[row][0].reverse
+    term.send(b"q")
+    assert term.wait_exit() == 0
+    assert _bells(bytes(term.raw)) == 1
+
+
 def test_holdings_show_a_collateral_section(
     exchange: FakeExchange, started: list[PtyProcess]
 ) -> None:

@@ -804,6 +804,29 @@ def test_a_replay_is_shown_on_its_own_clock() -> None:
     assert lines[4].startswith("ADAUSD") and lines[4].endswith("  2.0s")
 
 
+def test_an_alert_is_marked_in_the_log_and_on_its_row() -> None:
+    from binmon.alerts import Alert
+    from binmon.view.tables import ALERT_FLASH_MS
+
+    model = build_model()
+    model.apply_alert(
+        Alert(
+            "leverage-cut", "BTCUSDT", T, "BTCUSDT leverage cut: bracket 1 max leverage 125 → 100"
+        ),
+        NOW.wall_ms,
+    )
+    model.apply_alert(Alert("feed", None, None, "contract info stream not delivering for 30s"), T)
+    log = render(log_section(model, 100, 4, NOW), 100)
+    assert "feed      ALERT contract info stream not delivering for 30s" in log
+    assert "BTCUSDT   ALERT leverage cut: bracket 1 max leverage 125 → 100" in log
+    assert model.alerted("BTCUSDT", NOW.wall_ms)
+    # The view repaints when the mark ends, once the sooner value flashes have.
+    model.expire_flashes(NOW.wall_ms + ALERT_FLASH_MS - 1)
+    assert model.next_flash_expiry() == NOW.wall_ms + ALERT_FLASH_MS
+    model.expire_flashes(NOW.wall_ms + ALERT_FLASH_MS)
+    assert not model.alerted("BTCUSDT", NOW.wall_ms + ALERT_FLASH_MS)
+
+
 # --- collateral and positions ----------------------------------------------------------
 
 

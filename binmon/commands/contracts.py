@@ -20,6 +20,8 @@ Examples:
   binmon contracts --changes-only --json | jq -c '.changes'
   binmon contracts --status SETTLING --market um
   binmon contracts -s 'BTC*' -s '*USDC' --type PERPETUAL
+  binmon contracts --alert listing --alert leverage-cut --exec './tell-me.sh'
+      each alert's JSON line on the script's stdin (README: Alerts)
 """,
 )
 @stream_options

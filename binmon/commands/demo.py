@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
-from binmon.commands.options import StreamOptions, collect_stream_options, verbosity_options
+from binmon.commands.options import (
+    StreamOptions,
+    alert_options,
+    collect_stream_options,
+    verbosity_options,
+)
 from binmon.commands.streaming import build_run
 
 
@@ -30,6 +37,7 @@ Examples:
 @click.option(
     "--duration", type=click.FloatRange(min=0), metavar="SECONDS", help="Stop after that long."
 )
+@alert_options
 @verbosity_options
 @collect_stream_options
 def command(seed: int | None, rate: float, options: StreamOptions) -> None:
@@ -41,7 +49,6 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
     The data is simulated, and labelled so. Press ? for the keys.
     """
     import asyncio
-    import random
 
     from binmon.run_config import Endpoints
     from binmon.runner import ASSETS, CONTRACTS, Runner
@@ -49,17 +56,17 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
     from binmon.signed_rest import Credentials
 
     async def main() -> None:
-        server_config = ServerConfig(
-            rate=rate, seed=seed if seed is not None else random.randrange(1 << 30)
-        )
+        server_config = ServerConfig(rate=rate, seed=seed if seed is not None else _lively_seed())
         server, port = await start_server(server_config, "127.0.0.1", 0)
         try:
             local = Endpoints(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
+            # The demo shows alerts too (every kind unless told), marked in the change log.
+            shown = options if options.alerts else replace(options, alerts=("all",))
             # The simulated exchange's own key: its account gives collateral and
             # positions to show, and its signed brackets seed the ladders.
             config, env, diag = build_run(
                 (ASSETS, CONTRACTS),
-                options,
+                shown,
                 endpoints=local,
                 demo=True,
                 account=True,
@@ -71,3 +78,27 @@ def command(seed: int | None, rate: float, options: StreamOptions) -> None:
             await server.cleanup()
 
     asyncio.run(main())
+
+
+# A newcomer should see an alert early: a listing or a status change within
+# this many scenario ticks (the first 15 s at the default rate, with margin).
+_ALERT_WITHIN_TICKS = 12
+_SEED_TRIES = 8
+
+
+def _lively_seed() -> int:
+    """A new scenario seed whose first seconds raise an alert (most do; ~60 ms a try)."""
+    import random
+
+    from binmon.server.scenario import Scenario
+
+    seed = random.randrange(1 << 30)
+    for _ in range(_SEED_TRIES):
+        scenario = Scenario(seed)
+        status = {symbol: c.status for symbol, c in scenario.contracts.items()}
+        for tick in range(1, _ALERT_WITHIN_TICKS + 1):
+            for event in scenario.tick(scenario.start_ms + tick * 1000).contracts:
+                if status.get(event.s) != event.cs:
+                    return seed
+        seed = random.randrange(1 << 30)
+    return seed

@@ -9,6 +9,7 @@ import click
 from binmon.commands.options import (
     StreamOptions,
     account_options,
+    alert_options,
     collect_stream_options,
     connection_options,
     hold_option,
@@ -37,6 +38,7 @@ Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unatten
 """,
 )
 @listen_option(f"{LISTEN_HOST}:{LISTEN_PORT}")
+@alert_options
 @symbol_option
 @connection_options
 @verbosity_options

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from binmon.defaults import ACCOUNT_EVERY, MAX_CONNECTION_AGE, STALE_AFTER
+from binmon.defaults import (
+    ACCOUNT_EVERY,
+    ALERT_AFTER,
+    EXEC_TIMEOUT,
+    MAX_CONNECTION_AGE,
+    STALE_AFTER,
+)
 
 if TYPE_CHECKING:
     from binmon.endpoints import Listen
@@ -202,6 +208,62 @@ def sort_options(f: F) -> F:
     return f
 
 
+# Literal, as binmon.alerts.KINDS (a test holds them equal): importing it here
+# would make `--help` pay for the decoder.
+ALERT_CHOICES = (
+    "listing",
+    "delisting",
+    "status",
+    "brackets",
+    "leverage-cut",
+    "position",
+    "buffer",
+    "feed",
+    "all",
+)
+
+
+def alert_options(f: F) -> F:
+    """``--alert KIND`` and where alerts go."""
+    f = click.option(
+        "--exec",
+        "exec_command",
+        metavar="CMD",
+        help="Run CMD with `sh -c` for each alert: its JSON line on stdin, "
+        "BINMON_ALERT_KIND, BINMON_ALERT_SYMBOL and BINMON_ALERT_MESSAGE in the "
+        f"environment; at most 4 at once, each ended after {EXEC_TIMEOUT:g}s.",
+    )(f)
+    f = click.option(
+        "--notify",
+        is_flag=True,
+        help="A desktop notification per alert (freedesktop notifications over D-Bus).",
+    )(f)
+    f = click.option(
+        "--bell",
+        is_flag=True,
+        help="Ring the terminal bell on each alert.",
+    )(f)
+    f = click.option(
+        "--alert-after",
+        type=click.FloatRange(min=0.1),
+        default=ALERT_AFTER,
+        show_default=True,
+        metavar="SECONDS",
+        help="feed alerts: a stream not connected and delivering for this long.",
+    )(f)
+    f = click.option(
+        "--alert",
+        "alerts",
+        multiple=True,
+        type=click.Choice(ALERT_CHOICES, case_sensitive=False),
+        metavar="KIND",
+        help="Raise an alert on KIND, repeatable: listing, delisting, status, brackets, "
+        "leverage-cut, position, buffer, feed, or all. JSON: an alert line after its "
+        "event's line; tables: marked in the change log.",
+    )(f)
+    return f
+
+
 def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
     if value is None:
         return None
@@ -304,6 +366,11 @@ class StreamOptions:
     sort: str | None = None
     contract_sort: str | None = None
     metrics_listen: Listen | None = None
+    alerts: tuple[str, ...] = ()
+    alert_after: float = ALERT_AFTER
+    bell: bool = False
+    notify: bool = False
+    exec_command: str | None = None
     holds: tuple[str, ...] = ()
     positions: tuple[str, ...] = ()
     account: bool = False
@@ -333,6 +400,7 @@ def stream_options(f: F) -> F:
     """
     f = collect_stream_options(f)
     for decorator in (
+        alert_options,
         metrics_option,
         sort_options,
         contract_filter_options,

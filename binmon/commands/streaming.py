@@ -56,6 +56,11 @@ def build_run(
         sort=options.sort,
         contract_sort=options.contract_sort,
         metrics_listen=options.metrics_listen,
+        alerts=_alert_kinds(options),
+        alert_after=options.alert_after,
+        bell=options.bell,
+        notify=options.notify,
+        exec_command=options.exec_command,
         settings=ConnectionSettings(
             stale_after=options.stale_after, max_age=options.max_connection_age
         ),
@@ -64,6 +69,16 @@ def build_run(
     if options.speed is not None and options.from_file is None:
         raise click.UsageError("--speed goes with --from")
     return config, env, Diagnostics(env.stderr, verbosity())
+
+
+def _alert_kinds(options: StreamOptions) -> frozenset[str]:
+    from binmon.alerts import ALL, parse_kinds
+
+    kinds = parse_kinds(options.alerts)
+    if not kinds and (options.exec_command is not None or options.notify or options.bell):
+        # Where alerts should go was said, which ones was not: every kind.
+        kinds = parse_kinds([ALL])
+    return kinds
 
 
 def account_settings(options: StreamOptions) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from binmon.commands.streaming import run_stream
 Examples:
   binmon watch                          both tables, change log, feed health
   binmon watch -s 'BTC*' --market um    only matching contracts
+  binmon watch --alert all --bell       alerts marked in the change log, bell rung
   binmon watch --json | jq -c 'select(.type=="contract_info")'
   binmon watch --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
 """,

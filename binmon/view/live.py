@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from binmon.alerts import Alert
 from binmon.collateral import CollateralReport
 from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
@@ -207,6 +208,15 @@ class LiveView(Consumer):
     def collateral(self, report: CollateralReport) -> None:
         self.model.collateral = report
         self._dirty = True
+
+    def alert(self, alert: Alert) -> None:
+        now_ms = time.time() * 1000.0
+        if self.model.replay is not None and alert.event_time is not None:
+            now_ms = float(alert.event_time)  # the screen follows the recording's clock
+        self.model.apply_alert(alert, now_ms)
+        self._dirty = True
+        if self.given.bell and self._console is not None:
+            self._console.bell()
 
     def contract_snapshot(self, contracts: Sequence[Contract]) -> None:
         self.model.contracts_version += 1

@@ -44,6 +44,7 @@ from rich.text import Text
 # A module, not names: binmon.upcoming_view imports binmon.view.format, so it
 # may still be loading (it imported this package) when this module runs.
 import binmon.upcoming_view as upcoming_view
+from binmon.alerts import Alert
 from binmon.brackets_view import Ladder, brackets_table
 from binmon.collateral import AssetValue, CollateralReport, plain, trimmed
 from binmon.filters import Filters, SymbolSearch
@@ -81,6 +82,9 @@ ASSETS: Final = "asset index"
 CONTRACTS: Final = "contract info"
 
 FLASH_MS: Final = 1500.0
+# An alert's row stays marked longer than a value's flash: it must be seen.
+ALERT_FLASH_MS: Final = 10_000.0
+ALERT_STYLE: Final = "bold reverse red"
 SPARK_WINDOW_MS: Final = 5 * 60_000.0
 SPARK_WIDTH: Final = 12
 RECENT_CHANGE_MS: Final = 60_000.0
@@ -164,6 +168,9 @@ class ScreenModel:
     lag_ms: dict[str, float] = field(default_factory=dict)
     # The connection's --stale-after: ages beyond it are shown as alarming.
     stale_after: float = 10.0
+    # Symbols with a recent alert (wall ms it was raised): their rows are marked.
+    alert_flashes: dict[str, float] = field(default_factory=dict)
+    alerts_logged: int = 0
     # The latest valuation of the user's holdings (--hold, --account).
     collateral: CollateralReport | None = None
     # The user's positions, read against the contract book's ladders.
@@ -278,6 +285,26 @@ class ScreenModel:
         self.detail = self.selected
         self.frozen = None
 
+    def apply_alert(self, alert: Alert, now_ms: float) -> None:
+        """An alert in the change log, marked as one, and its symbol's row marked."""
+        symbol = safe(alert.symbol, 40) if alert.symbol is not None else "feed"
+        message = alert.message
+        if alert.symbol is not None and message.startswith(f"{symbol} "):
+            message = message[len(symbol) + 1 :]  # the log has a column for it
+        # The message names what happened ("leverage cut: …", "listed: …").
+        text = Text("ALERT", style=ALERT_STYLE)
+        text.append(" ")
+        text.append(safe(message, 300), style="bold")
+        when = alert.event_time if alert.event_time is not None else int(now_ms)
+        self.log.appendleft(LogEntry(when, symbol, text))
+        self.alerts_logged += 1
+        if alert.symbol is not None:
+            self.alert_flashes[alert.symbol] = now_ms
+
+    def alerted(self, symbol: str, now_ms: float) -> bool:
+        at = self.alert_flashes.get(symbol)
+        return at is not None and now_ms - at < ALERT_FLASH_MS
+
     def apply_position(self, update: PositionUpdate, now_ms: float) -> None:
         """A bracket event moved a position: highlight it, and say so in the log."""
         if not update.moved or update.before is None:
@@ -294,12 +321,17 @@ class ScreenModel:
     def next_flash_expiry(self) -> float | None:
         """When the next highlight ends (epoch ms), so the view can repaint then."""
         ends = [f.at_ms + FLASH_MS for row in self.assets.values() for f in row.flashes.values()]
+        ends += [at + ALERT_FLASH_MS for at in self.alert_flashes.values()]
         return min(ends) if ends else None
 
     def expire_flashes(self, now_ms: float) -> None:
         for row in self.assets.values():
             if row.flashes:
                 row.flashes = {k: f for k, f in row.flashes.items() if now_ms - f.at_ms < FLASH_MS}
+        if self.alert_flashes:
+            self.alert_flashes = {
+                s: at for s, at in self.alert_flashes.items() if now_ms - at < ALERT_FLASH_MS
+            }
 
 
 def _sample(row: AssetRow, event: AssetIndex) -> None:
@@ -582,10 +614,12 @@ def sorted_assets(model: ScreenModel) -> list[AssetRow]:
     return rows
 
 
-def asset_cells(row: AssetRow, now: Now, stale_after: float) -> dict[str, Text]:
+def asset_cells(
+    row: AssetRow, now: Now, stale_after: float, alerted: bool = False
+) -> dict[str, Text]:
     event = row.event
     flashes = row.flashes
-    cells: dict[str, Text] = {"symbol": cell(event.symbol, "bold", 40)}
+    cells: dict[str, Text] = {"symbol": cell(event.symbol, ALERT_STYLE if alerted else "bold", 40)}
     price_flash = flashes.get("index_price")
     price = flashed(event.index_price, price_flash, now.wall_ms)
     if price_flash is not None and now.wall_ms - price_flash.at_ms < FLASH_MS:
@@ -622,7 +656,11 @@ def asset_section(model: ScreenModel, width: int, height: int, now: Now) -> list
     _append_search(title, model)
     if not rows:
         title.append("  waiting for the first update…", style="yellow")
-    table = grid(ASSET_COLUMNS, [asset_cells(r, now, model.stale_after) for r in shown], width)
+    rows_cells = [
+        asset_cells(r, now, model.stale_after, model.alerted(r.event.symbol, now.wall_ms))
+        for r in shown
+    ]
+    table = grid(ASSET_COLUMNS, rows_cells, width)
     return _section(title, table if height >= 2 else None, width)
 
 
@@ -792,13 +830,14 @@ def top_leverage(brackets: dict[int, Bracket] | None) -> str:
     return f"{safe(max(ranked)[1], 8)}x"
 
 
-def contract_cells(contract: Contract, now: Now) -> list[Text]:
+def contract_cells(contract: Contract, now: Now, alerted: bool = False) -> list[Text]:
     recent = (
         contract.last_change_time is not None
         and now.wall_ms - contract.last_change_time < RECENT_CHANGE_MS
     )
+    symbol_style = ALERT_STYLE if alerted else "bold yellow" if recent else "bold"
     return [
-        cell(contract.symbol, "bold yellow" if recent else "bold", 40),
+        cell(contract.symbol, symbol_style, 40),
         cell(contract.pair, limit=40),
         cell(contract.market, limit=10),
         cell(contract.contract_type, limit=40),
@@ -873,6 +912,7 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
         contract.last_change_time is not None
         and now.wall_ms - contract.last_change_time < RECENT_CHANGE_MS
     )
+    alerted = model.alerted(contract.symbol, now.wall_ms)
     # What a row's text depends on: a cached row is reused until one of these moves.
     key = (
         id(contract),
@@ -881,11 +921,12 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
         contract.last_change_time,
         contract.status,
         recent,
+        alerted,
         int(now.wall_ms // 86_400_000),
     )
     cached = model._row_cache.get(contract.symbol)
     if cached is None or cached[0] != key:
-        cached = (key, contract_cells(contract, now))
+        cached = (key, contract_cells(contract, now, alerted))
         model._row_cache[contract.symbol] = cached
     return dict(zip(_CONTRACT_KEYS, cached[1], strict=True))
 
@@ -1321,7 +1362,8 @@ def body_sections(model: ScreenModel, width: int, body: int, now: Now) -> list[R
     if CONTRACTS in model.kinds:
         sections += upcoming_section(model, width, upcoming_h, now)
         sections += contract_section(model, width, contract_h, now)
-        sections += log_section(model, width, log_h, now)
+    # Assets alone have a log too once there is an alert (see layout).
+    sections += log_section(model, width, log_h, now)
     return sections
 
 
@@ -1336,7 +1378,9 @@ def layout(model: ScreenModel, height: int) -> tuple[int, int, int]:
     has_assets = ASSETS in model.kinds
     rest = max(0, height)
     if CONTRACTS not in model.kinds:
-        return rest, 0, 0
+        # Assets alone have a log only for alerts, and only once there is one.
+        log = 1 + min(len(model.log), LOG_LINES) if model.alerts_logged and rest >= 9 else 0
+        return rest - log, 0, log
     log_need = 1 + max(1, len(model.log))
     log = 0
     if rest >= 14:
