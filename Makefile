@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml setup.py binmon/_speedups.c
 
 install: $(STAMP)
 
+# Four workers on two cores: most tests wait on sockets and subprocesses.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 # binmon serve driven by third-party clients (the official SDK, python-binance,
 # ccxt, websockets), each as its users call it. Not part of `test`: it
