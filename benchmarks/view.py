@@ -106,7 +106,7 @@ def build_screen(contracts: int = 700, asset_frames: int = 310) -> tuple[Any, An
     from binmon.state import Change, Contract
     from binmon.status import StreamStatus
     from binmon.view import ScreenModel
-    from binmon.view.tables import ASSETS, CONTRACTS
+    from binmon.view.model import ASSETS, CONTRACTS
 
     rng = random.Random(11)
     book: dict[str, Contract] = {}
@@ -269,7 +269,7 @@ async def _flood(seconds: float, warmup: float) -> tuple[int, float, bytes]:
     from binmon.filters import Filters
     from binmon.protocol import AssetIndex, decode_message
     from binmon.view import make_live_view
-    from binmon.view.tables import ASSETS
+    from binmon.view.model import ASSETS
     from binmon.view_input import ViewInput
 
     out = io.BytesIO()

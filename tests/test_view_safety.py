@@ -17,7 +17,7 @@ from binmon.state import ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 from binmon.view import Now, ScreenModel, render_screen
 from binmon.view.format import safe
-from binmon.view.tables import ASSETS, CONTRACTS
+from binmon.view.model import ASSETS, CONTRACTS
 from tests.exchange import FakeExchange, hold
 from tests.test_view_pty import PtyProcess, rest_asset, symbol_info
 

@@ -25,12 +25,10 @@ from binmon.state import Contract, ContractBook, contracts_from_exchange_info
 from binmon.status import StreamStatus
 from binmon.view import LiveView, Now, ScreenModel, make_live_view, render_screen
 from binmon.view import format as fmt
-from binmon.view.tables import (
-    asset_section,
-    contract_section,
-    log_section,
-    status_line,
-)
+from binmon.view.assets import asset_section
+from binmon.view.contracts import contract_section
+from binmon.view.log import log_section
+from binmon.view.screen import status_line
 from tests.waiting import wait_until
 
 # 2025-12-24 07:49:09.558 UTC; the monotonic clock is arbitrary.
@@ -514,7 +512,8 @@ def test_format_helpers() -> None:
 
 
 def test_changed_digits_are_emphasised() -> None:
-    from binmon.view.tables import Flash, flashed
+    from binmon.view.assets import flashed
+    from binmon.view.model import Flash
 
     text = flashed("0.27462499", Flash(1, 8, NOW.wall_ms - 100), NOW.wall_ms)
     assert text.plain == "0.27462499"  # the exchange's exact digits
@@ -651,7 +650,7 @@ def test_filter_prompt_narrows_both_tables_and_esc_restores_them() -> None:
 
 
 def test_help_lists_every_key_and_any_key_closes_it() -> None:
-    from binmon.view.tables import HELP_KEYS
+    from binmon.view.log import HELP_KEYS
 
     _, view = keyed_view()
     view.keys(b"?")
@@ -806,7 +805,7 @@ def test_a_replay_is_shown_on_its_own_clock() -> None:
 
 def test_an_alert_is_marked_in_the_log_and_on_its_row() -> None:
     from binmon.alerts import Alert
-    from binmon.view.tables import ALERT_FLASH_MS
+    from binmon.view.model import ALERT_FLASH_MS
 
     model = build_model()
     model.apply_alert(
@@ -851,7 +850,7 @@ XYZ             3  unvalued: no XYZUSD
 
 
 def test_collateral_section() -> None:
-    from binmon.view.tables import collateral_section
+    from binmon.view.assets import collateral_section
 
     model = with_holdings(build_model())
     text = render(collateral_section(model, 100, 10, NOW), 100)
@@ -859,7 +858,7 @@ def test_collateral_section() -> None:
 
 
 def test_collateral_section_sets_the_exchange_total_beside_ours() -> None:
-    from binmon.view.tables import collateral_section
+    from binmon.view.assets import collateral_section
 
     model = with_holdings(build_model(), exchange_total="39930.01000000")
     title = render(collateral_section(model, 160, 1, NOW), 160)

@@ -36,7 +36,7 @@ from binmon.consumer import Consumer
 from binmon.protocol import AssetIndex, ContractInfo
 from binmon.state import Change, Contract
 from binmon.view.format import safe
-from binmon.view.tables import (
+from binmon.view.model import (
     ASSET_SORTS,
     ASSETS,
     CONTRACT_SORTS,
@@ -44,8 +44,8 @@ from binmon.view.tables import (
     PROMPT_LIMIT,
     Now,
     ScreenModel,
-    render_screen,
 )
+from binmon.view.screen import render_screen
 from binmon.view_input import ViewInput
 
 # Ctrl-Z; absent on Windows.
