@@ -64,17 +64,71 @@ def trimmed(value: Decimal) -> str:
     return plain(value.normalize(EXACT))
 
 
+# Operands longer than this take the Decimal path: products of two such stay
+# far below EXACT's 1000 digits and Python's int/str conversion limit, so the
+# integer path never has to round or refuse where Decimal would not.
+MAX_FAST_DIGITS: Final = 100
+
+
+def scaled(text: str) -> tuple[int, int] | None:
+    """A plain decimal as an integer and a scale: ``"-0.9801"`` → ``(-9801, 4)``.
+
+    The exact value is ``units / 10**scale``. None for anything but
+    ``-?digits[.digits]`` of at most :data:`MAX_FAST_DIGITS` digits (an
+    exponent, a sign ``+``, spaces): those are left to Decimal arithmetic.
+    """
+    head, _, tail = text.partition(".")
+    digits = head + tail
+    # isdigit() alone takes other scripts' digits; int() would take "_" and spaces.
+    body = digits[1:] if digits[:1] == "-" else digits
+    if body.isdigit() and body.isascii() and len(body) <= MAX_FAST_DIGITS:
+        return int(digits), len(tail)
+    return None
+
+
+def unscaled(units: int, scale: int) -> str:
+    """The exact text of ``units / 10**scale``, as :func:`plain` writes it."""
+    if scale == 0:
+        return str(units)
+    if units < 0:
+        digits = str(-units)
+        if len(digits) <= scale:
+            digits = digits.rjust(scale + 1, "0")  # 0.0…: a digit before the point
+        return f"-{digits[:-scale]}.{digits[-scale:]}"
+    digits = str(units)
+    if len(digits) <= scale:
+        digits = digits.rjust(scale + 1, "0")
+    return f"{digits[:-scale]}.{digits[-scale:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
     """One margin asset and its margin balance (wallet + unrealised PnL)."""
 
     asset: str
     quantity: Decimal
-    # The index symbol that values it, worked out once (it is looked up every frame).
+    # Worked out once, used every frame: the index symbol that values the asset,
+    # the quantity as written and as a scaled integer (see :func:`scaled`).
     symbol: str = field(init=False, compare=False)
+    quantity_text: str = field(init=False, compare=False, repr=False)
+    units: int = field(init=False, compare=False, repr=False)
+    scale: int = field(init=False, compare=False, repr=False)
+    # Below zero: valued at the ask rate.
+    short: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "symbol", index_symbol(self.asset))
+        setattr_ = object.__setattr__
+        setattr_(self, "symbol", index_symbol(self.asset))
+        setattr_(self, "quantity_text", plain(self.quantity))
+        # Parsed quantities are plain decimals (exponent ≤ 0); anything else
+        # (a Decimal built in code) gets scale -1: valued by Decimal arithmetic.
+        exponent = self.quantity.as_tuple().exponent
+        fits = isinstance(exponent, int) and -MAX_FAST_DIGITS <= exponent <= 0
+        fits = fits and len(self.quantity_text) <= MAX_FAST_DIGITS + 2
+        units, scale = scaled(self.quantity_text) or (0, -1) if fits else (0, -1)
+        setattr_(self, "units", units)
+        setattr_(self, "scale", scale)
+        setattr_(self, "short", self.quantity < 0)
 
 
 def index_symbol(asset: str) -> str:
@@ -130,37 +184,67 @@ class Quote(msgspec.Struct, frozen=True, gc=False):
 
 
 class AssetValue(msgspec.Struct, frozen=True, gc=False):
-    """One line of a collateral report; the four numbers are None when unvalued."""
+    """One line of a collateral report; the four numbers are None when unvalued.
 
-    asset: str
-    symbol: str
-    quantity: Decimal
+    The exact results are kept as their plain text (what a JSON line carries,
+    made every frame); :attr:`value` and :attr:`haircut` give them as Decimal.
+    """
+
+    holding: Holding
     index_price: str | None = None
     rate: str | None = None
-    value: Decimal | None = None
-    haircut: Decimal | None = None
+    value_text: str | None = None
+    haircut_text: str | None = None
+
+    @property
+    def asset(self) -> str:
+        return self.holding.asset
+
+    @property
+    def symbol(self) -> str:
+        return self.holding.symbol
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.holding.quantity
+
+    @property
+    def value(self) -> Decimal | None:
+        return None if self.value_text is None else Decimal(self.value_text)
+
+    @property
+    def haircut(self) -> Decimal | None:
+        return None if self.haircut_text is None else Decimal(self.haircut_text)
 
     @property
     def valued(self) -> bool:
-        return self.value is not None
+        return self.value_text is not None
 
 
 class CollateralReport(msgspec.Struct, frozen=True, gc=False):
     event_time: int
     assets: tuple[AssetValue, ...]
-    total_value: Decimal
-    total_haircut: Decimal
+    # Exact, as plain text (see AssetValue).
+    total_value_text: str
+    total_haircut_text: str
     # The exchange's own totalMarginBalance at the last account read, to set beside ours.
     exchange_total: str | None = None
 
+    @property
+    def total_value(self) -> Decimal:
+        return Decimal(self.total_value_text)
+
+    @property
+    def total_haircut(self) -> Decimal:
+        return Decimal(self.total_haircut_text)
+
     def share(self, item: AssetValue) -> Decimal | None:
         """The asset's part of the total value, for display only (rounded to 0.01 %)."""
-        if item.value is None or self.total_value.is_zero():
+        value, total = item.value, self.total_value
+        if value is None or total.is_zero():
             return None
         # Division rarely terminates: a display context, never used for a reported number.
-        return (item.value * 100 / self.total_value).quantize(
-            Decimal("0.01"), context=decimal.Context(prec=1000)
-        )
+        return (value * 100 / total).quantize(Decimal("0.01"), context=decimal.Context(prec=1000))
 
 
 class Unvaluable(ArithmeticError):
@@ -170,21 +254,52 @@ class Unvaluable(ArithmeticError):
 def value(holding: Holding, quote: Quote) -> AssetValue:
     """``QTY × bid`` (QTY ≥ 0) or ``QTY × ask`` (QTY < 0), and the haircut, exactly.
 
+    Scaled integers when every operand is a short plain decimal (always, for
+    the exchange's numbers), Decimal arithmetic otherwise: the same results.
     Raises :class:`Unvaluable` for numbers that cannot be multiplied out exactly.
     """
     quantity = holding.quantity
     rate = quote.bid_rate if quantity >= 0 else quote.ask_rate
+    fast = _scaled_value(holding, quote.index_price, rate)
+    if fast is not None:
+        worth, worth_scale, cost, cost_scale = fast
+        return AssetValue(
+            holding,
+            quote.index_price,
+            rate,
+            unscaled(worth, worth_scale),
+            unscaled(cost, cost_scale),
+        )
     try:
-        worth = EXACT.multiply(quantity, Decimal(rate))
-        haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(quote.index_price)), worth)
+        worth_ = EXACT.multiply(quantity, Decimal(rate))
+        haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(quote.index_price)), worth_)
     except decimal.DecimalException:
         raise Unvaluable(f"{holding.asset} cannot be valued exactly") from None
-    return AssetValue(
-        holding.asset, holding.symbol, quantity, quote.index_price, rate, worth, haircut
-    )
+    return AssetValue(holding, quote.index_price, rate, plain(worth_), plain(haircut))
 
 
-_ZERO: Final = Decimal(0)
+def _scaled_value(
+    holding: Holding, index_price: str, rate: str
+) -> tuple[int, int, int, int] | None:
+    """Value and haircut as (units, scale) pairs, at the scales Decimal would give.
+
+    None: an operand is not a short plain decimal.
+    """
+    if holding.scale < 0:
+        return None
+    r = scaled(rate)
+    i = scaled(index_price)
+    if r is None or i is None:
+        return None
+    units = holding.units
+    worth, worth_scale = units * r[0], holding.scale + r[1]
+    gross, gross_scale = units * i[0], holding.scale + i[1]
+    # A difference is exact at the finer of the two scales (as Decimal's is).
+    if gross_scale > worth_scale:
+        return worth, worth_scale, gross - worth * 10 ** (gross_scale - worth_scale), gross_scale
+    if worth_scale > gross_scale:
+        gross *= 10 ** (worth_scale - gross_scale)
+    return worth, worth_scale, gross - worth, worth_scale
 
 
 def report(
@@ -192,55 +307,82 @@ def report(
     quotes: dict[str, Quote],
     event_time: int,
     exchange_total: str | None = None,
-    *,
-    memo: dict[str, tuple[str, str, AssetValue]] | None = None,
 ) -> tuple[CollateralReport, list[str]]:
     """The collateral of ``holdings`` at the latest ``quotes`` (by index symbol).
 
     Returns the report and the assets that could not be valued exactly
     (unvalued in the report, like an asset without an index entry).
-    ``memo`` keeps each asset's last valuation, reused while its index price
-    and rate stay the same (stablecoins do, for minutes at a time).
     """
     rows: list[AssetValue] = []
     problems: list[str] = []
-    memo = {} if memo is None else memo
-    add = EXACT.add
-    total_value = total_haircut = _ZERO
-    summed = True
+    # Totals as scaled integers while every value is one (the usual case),
+    # each at the finest scale of its terms, as Decimal sums are.
+    total_value = total_haircut = value_scale = haircut_scale = 0
+    fast = True
     # Once per asset frame: one pass, totals summed on the way.
     for h in holdings:
         quote = quotes.get(h.symbol)
         if quote is None:
-            rows.append(AssetValue(h.asset, h.symbol, h.quantity))
+            rows.append(AssetValue(h))
             continue
-        rate = quote.bid_rate if h.quantity >= 0 else quote.ask_rate
-        kept = memo.get(h.asset)
-        if kept is not None and kept[0] == quote.index_price and kept[1] == rate:
-            row = kept[2]
-        else:
+        rate = quote.ask_rate if h.short else quote.bid_rate
+        found = _scaled_value(h, quote.index_price, rate) if fast else None
+        if found is None:
+            fast = False
             try:
-                row = value(h, quote)
+                rows.append(value(h, quote))
             except Unvaluable as exc:
                 problems.append(str(exc))
-                rows.append(AssetValue(h.asset, h.symbol, h.quantity))
-                continue
-            memo[h.asset] = (quote.index_price, rate, row)
-        rows.append(row)
-        worth, cost = row.value, row.haircut
-        if summed and worth is not None and cost is not None:
-            try:
-                total_value = add(total_value, worth)
-                total_haircut = add(total_haircut, cost)
-            except decimal.DecimalException:
-                summed = False
-    if not summed:
+                rows.append(AssetValue(h))
+            continue
+        worth, worth_scale, cost, cost_scale = found
+        rows.append(
+            AssetValue(
+                h,
+                quote.index_price,
+                rate,
+                unscaled(worth, worth_scale),
+                unscaled(cost, cost_scale),
+            )
+        )
+        if worth_scale > value_scale:
+            total_value *= 10 ** (worth_scale - value_scale)
+            value_scale = worth_scale
+        total_value += worth * 10 ** (value_scale - worth_scale)
+        if cost_scale > haircut_scale:
+            total_haircut *= 10 ** (cost_scale - haircut_scale)
+            haircut_scale = cost_scale
+        total_haircut += cost * 10 ** (haircut_scale - cost_scale)
+    if fast:
+        value_text = unscaled(total_value, value_scale)
+        haircut_text = unscaled(total_haircut, haircut_scale)
+    else:
+        totals = _decimal_totals(rows, problems)
+        if totals is None:
+            rows = [AssetValue(r.holding) for r in rows]
+            totals = ("0", "0")
+        value_text, haircut_text = totals
+    result = CollateralReport(event_time, tuple(rows), value_text, haircut_text, exchange_total)
+    return result, problems
+
+
+def _decimal_totals(rows: Sequence[AssetValue], problems: list[str]) -> tuple[str, str] | None:
+    """Totals by Decimal arithmetic (some value was not a short plain decimal)."""
+    add = EXACT.add
+    total_value = total_haircut = _ZERO
+    try:
+        for row in rows:
+            if row.value_text is not None and row.haircut_text is not None:
+                total_value = add(total_value, Decimal(row.value_text))
+                total_haircut = add(total_haircut, Decimal(row.haircut_text))
+    except decimal.DecimalException:
         # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
         problems.append("the total cannot be summed exactly")
-        rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
-        total_value = total_haircut = _ZERO
-    result = CollateralReport(event_time, tuple(rows), total_value, total_haircut, exchange_total)
-    return result, problems
+        return None
+    return plain(total_value), plain(total_haircut)
+
+
+_ZERO: Final = Decimal(0)
 
 
 # After an ``asset_index`` line's symbol: the numbers valuation needs. The
@@ -291,7 +433,6 @@ class Collateral:
         self.symbols: frozenset[str] = frozenset()
         self.latest: dict[str, Quote] = {}
         self.exchange_total: str | None = None
-        self._memo: dict[str, tuple[str, str, AssetValue]] = {}
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
@@ -300,7 +441,6 @@ class Collateral:
     def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
         self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
-        self._memo = {}  # quantities may have changed
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
 
@@ -310,9 +450,15 @@ class Collateral:
         Returns the newest event time among them, None when none was held.
         """
         newest = None
+        latest = self.latest
+        # Every needle is a held symbol's: no membership test needed here.
         for quote in quotes_in_lines(data, self._needles):
-            if self.quote(quote) and (newest is None or quote.event_time > newest):
-                newest = quote.event_time
+            time = quote.event_time
+            known = latest.get(quote.symbol)
+            if known is None or time >= known.event_time:
+                latest[quote.symbol] = quote
+            if newest is None or time > newest:
+                newest = time
         return newest
 
     def quote(self, quote: Quote) -> bool:
@@ -342,9 +488,7 @@ class Collateral:
         """
         if self._first_time is None:
             self._first_time = event_time
-        result, problems = report(
-            self.holdings, self.latest, event_time, self.exchange_total, memo=self._memo
-        )
+        result, problems = report(self.holdings, self.latest, event_time, self.exchange_total)
         warnings = [p for p in problems if p not in self._named] if problems else []
         latest = self.latest
         if event_time - self._first_time >= self._grace_ms and not self.symbols <= latest.keys():
