@@ -64,71 +64,23 @@ def trimmed(value: Decimal) -> str:
     return plain(value.normalize(EXACT))
 
 
-# Operands longer than this take the Decimal path: products of two such stay
-# far below EXACT's 1000 digits and Python's int/str conversion limit, so the
-# integer path never has to round or refuse where Decimal would not.
-MAX_FAST_DIGITS: Final = 100
-
-
-def scaled(text: str) -> tuple[int, int] | None:
-    """A plain decimal as an integer and a scale: ``"-0.9801"`` → ``(-9801, 4)``.
-
-    The exact value is ``units / 10**scale``. None for anything but
-    ``-?digits[.digits]`` of at most :data:`MAX_FAST_DIGITS` digits (an
-    exponent, a sign ``+``, spaces): those are left to Decimal arithmetic.
-    """
-    head, _, tail = text.partition(".")
-    digits = head + tail
-    # isdigit() alone takes other scripts' digits; int() would take "_" and spaces.
-    body = digits[1:] if digits[:1] == "-" else digits
-    if body.isdigit() and body.isascii() and len(body) <= MAX_FAST_DIGITS:
-        return int(digits), len(tail)
-    return None
-
-
-def unscaled(units: int, scale: int) -> str:
-    """The exact text of ``units / 10**scale``, as :func:`plain` writes it."""
-    if scale == 0:
-        return str(units)
-    if units < 0:
-        digits = str(-units)
-        if len(digits) <= scale:
-            digits = digits.rjust(scale + 1, "0")  # 0.0…: a digit before the point
-        return f"-{digits[:-scale]}.{digits[-scale:]}"
-    digits = str(units)
-    if len(digits) <= scale:
-        digits = digits.rjust(scale + 1, "0")
-    return f"{digits[:-scale]}.{digits[-scale:]}"
-
-
 @dataclass(frozen=True, slots=True)
 class Holding:
     """One margin asset and its margin balance (wallet + unrealised PnL)."""
 
     asset: str
     quantity: Decimal
-    # Worked out once, used every frame: the index symbol that values the asset,
-    # the quantity as written and as a scaled integer (see :func:`scaled`).
+    # Worked out once, used every frame: the index symbol that values the
+    # asset, the quantity as a line writes it, and the side of the book.
     symbol: str = field(init=False, compare=False)
     quantity_text: str = field(init=False, compare=False, repr=False)
-    units: int = field(init=False, compare=False, repr=False)
-    scale: int = field(init=False, compare=False, repr=False)
     # Below zero: valued at the ask rate.
     short: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "symbol", index_symbol(self.asset))
-        setattr_(self, "quantity_text", plain(self.quantity))
-        # Parsed quantities are plain decimals (exponent ≤ 0); anything else
-        # (a Decimal built in code) gets scale -1: valued by Decimal arithmetic.
-        exponent = self.quantity.as_tuple().exponent
-        fits = isinstance(exponent, int) and -MAX_FAST_DIGITS <= exponent <= 0
-        fits = fits and len(self.quantity_text) <= MAX_FAST_DIGITS + 2
-        units, scale = scaled(self.quantity_text) or (0, -1) if fits else (0, -1)
-        setattr_(self, "units", units)
-        setattr_(self, "scale", scale)
-        setattr_(self, "short", self.quantity < 0)
+        object.__setattr__(self, "symbol", index_symbol(self.asset))
+        object.__setattr__(self, "quantity_text", plain(self.quantity))
+        object.__setattr__(self, "short", self.quantity < 0)
 
 
 def index_symbol(asset: str) -> str:
@@ -254,52 +206,30 @@ class Unvaluable(ArithmeticError):
 def value(holding: Holding, quote: Quote) -> AssetValue:
     """``QTY × bid`` (QTY ≥ 0) or ``QTY × ask`` (QTY < 0), and the haircut, exactly.
 
-    Scaled integers when every operand is a short plain decimal (always, for
-    the exchange's numbers), Decimal arithmetic otherwise: the same results.
     Raises :class:`Unvaluable` for numbers that cannot be multiplied out exactly.
     """
+    return _valued(holding, quote)[0]
+
+
+def _valued(holding: Holding, quote: Quote) -> tuple[AssetValue, Decimal, Decimal]:
+    """The row, and its value and haircut as Decimal (for the totals)."""
     quantity = holding.quantity
-    rate = quote.bid_rate if quantity >= 0 else quote.ask_rate
-    fast = _scaled_value(holding, quote.index_price, rate)
-    if fast is not None:
-        worth, worth_scale, cost, cost_scale = fast
-        return AssetValue(
-            holding,
-            quote.index_price,
-            rate,
-            unscaled(worth, worth_scale),
-            unscaled(cost, cost_scale),
-        )
+    index = quote.index_price
+    rate = quote.ask_rate if holding.short else quote.bid_rate
+    # libmpdec under EXACT: measured faster than scaled Python integers
+    # (parsing and printing those in Python costs more than the products).
     try:
-        worth_ = EXACT.multiply(quantity, Decimal(rate))
-        haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(quote.index_price)), worth_)
+        worth = _MULTIPLY(quantity, Decimal(rate))
+        haircut = _SUBTRACT(_MULTIPLY(quantity, Decimal(index)), worth)
     except decimal.DecimalException:
         raise Unvaluable(f"{holding.asset} cannot be valued exactly") from None
-    return AssetValue(holding, quote.index_price, rate, plain(worth_), plain(haircut))
+    row = AssetValue(holding, index, rate, plain(worth), plain(haircut))
+    return row, worth, haircut
 
 
-def _scaled_value(
-    holding: Holding, index_price: str, rate: str
-) -> tuple[int, int, int, int] | None:
-    """Value and haircut as (units, scale) pairs, at the scales Decimal would give.
-
-    None: an operand is not a short plain decimal.
-    """
-    if holding.scale < 0:
-        return None
-    r = scaled(rate)
-    i = scaled(index_price)
-    if r is None or i is None:
-        return None
-    units = holding.units
-    worth, worth_scale = units * r[0], holding.scale + r[1]
-    gross, gross_scale = units * i[0], holding.scale + i[1]
-    # A difference is exact at the finer of the two scales (as Decimal's is).
-    if gross_scale > worth_scale:
-        return worth, worth_scale, gross - worth * 10 ** (gross_scale - worth_scale), gross_scale
-    if worth_scale > gross_scale:
-        gross *= 10 ** (worth_scale - gross_scale)
-    return worth, worth_scale, gross - worth, worth_scale
+_MULTIPLY: Final = EXACT.multiply
+_SUBTRACT: Final = EXACT.subtract
+_ZERO: Final = Decimal(0)
 
 
 def report(
@@ -315,74 +245,37 @@ def report(
     """
     rows: list[AssetValue] = []
     problems: list[str] = []
-    # Totals as scaled integers while every value is one (the usual case),
-    # each at the finest scale of its terms, as Decimal sums are.
-    total_value = total_haircut = value_scale = haircut_scale = 0
-    fast = True
+    add = EXACT.add
+    total_value = total_haircut = _ZERO
+    summed = True
     # Once per asset frame: one pass, totals summed on the way.
     for h in holdings:
         quote = quotes.get(h.symbol)
         if quote is None:
             rows.append(AssetValue(h))
             continue
-        rate = quote.ask_rate if h.short else quote.bid_rate
-        found = _scaled_value(h, quote.index_price, rate) if fast else None
-        if found is None:
-            fast = False
-            try:
-                rows.append(value(h, quote))
-            except Unvaluable as exc:
-                problems.append(str(exc))
-                rows.append(AssetValue(h))
+        try:
+            row, worth, cost = _valued(h, quote)
+        except Unvaluable as exc:
+            problems.append(str(exc))
+            rows.append(AssetValue(h))
             continue
-        worth, worth_scale, cost, cost_scale = found
-        rows.append(
-            AssetValue(
-                h,
-                quote.index_price,
-                rate,
-                unscaled(worth, worth_scale),
-                unscaled(cost, cost_scale),
-            )
-        )
-        if worth_scale > value_scale:
-            total_value *= 10 ** (worth_scale - value_scale)
-            value_scale = worth_scale
-        total_value += worth * 10 ** (value_scale - worth_scale)
-        if cost_scale > haircut_scale:
-            total_haircut *= 10 ** (cost_scale - haircut_scale)
-            haircut_scale = cost_scale
-        total_haircut += cost * 10 ** (haircut_scale - cost_scale)
-    if fast:
-        value_text = unscaled(total_value, value_scale)
-        haircut_text = unscaled(total_haircut, haircut_scale)
-    else:
-        totals = _decimal_totals(rows, problems)
-        if totals is None:
-            rows = [AssetValue(r.holding) for r in rows]
-            totals = ("0", "0")
-        value_text, haircut_text = totals
-    result = CollateralReport(event_time, tuple(rows), value_text, haircut_text, exchange_total)
-    return result, problems
-
-
-def _decimal_totals(rows: Sequence[AssetValue], problems: list[str]) -> tuple[str, str] | None:
-    """Totals by Decimal arithmetic (some value was not a short plain decimal)."""
-    add = EXACT.add
-    total_value = total_haircut = _ZERO
-    try:
-        for row in rows:
-            if row.value_text is not None and row.haircut_text is not None:
-                total_value = add(total_value, Decimal(row.value_text))
-                total_haircut = add(total_haircut, Decimal(row.haircut_text))
-    except decimal.DecimalException:
+        rows.append(row)
+        if summed:
+            try:
+                total_value = add(total_value, worth)
+                total_haircut = add(total_haircut, cost)
+            except decimal.DecimalException:
+                summed = False
+    if not summed:
         # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
         problems.append("the total cannot be summed exactly")
-        return None
-    return plain(total_value), plain(total_haircut)
-
-
-_ZERO: Final = Decimal(0)
+        rows = [AssetValue(r.holding) for r in rows]
+        total_value = total_haircut = _ZERO
+    result = CollateralReport(
+        event_time, tuple(rows), plain(total_value), plain(total_haircut), exchange_total
+    )
+    return result, problems
 
 
 # After an ``asset_index`` line's symbol: the numbers valuation needs. The

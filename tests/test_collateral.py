@@ -14,8 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from binmon.collateral import (
-    EXACT,
-    MAX_FAST_DIGITS,
     Collateral,
     Holding,
     HoldingError,
@@ -26,8 +24,6 @@ from binmon.collateral import (
     plain,
     quotes_in_lines,
     report,
-    scaled,
-    unscaled,
 )
 from binmon.jsonl import encode_assets, encode_collateral
 from binmon.protocol import AssetIndex, decode_message
@@ -304,52 +300,27 @@ def test_the_readme_example_is_exact() -> None:
     assert report_line["total_value"] == sum(a["value"] for a in assets)  # type: ignore[attr-defined]
 
 
-# --- scaled integers (the valuation's arithmetic) --------------------------------
-
-_DIGITS = st.text("0123456789", min_size=1, max_size=MAX_FAST_DIGITS)
+# --- the numbers as a line writes them --------------------------------------------
 
 
-@settings(max_examples=500)
-@given(
-    sign=st.sampled_from(["", "-"]),
-    head=_DIGITS,
-    tail=st.one_of(st.none(), st.text("0123456789", max_size=40)),
-)
-def test_scaled_reads_a_plain_decimal_exactly(sign: str, head: str, tail: str | None) -> None:
-    text = sign + head + ("" if tail is None else "." + tail)
-    found = scaled(text)
-    if len(head) + len(tail or "") > MAX_FAST_DIGITS:
-        assert found is None  # left to Decimal arithmetic
-        return
-    assert found is not None
-    units, scale = found
-    assert Decimal(f"{units}E-{scale}") == Decimal(text)
-    assert scale == len(tail or "")
-    # Written back as plain() writes the Decimal: same digits, same places.
-    assert unscaled(units, scale) == plain(Decimal(text))
+def _reference(quantity: Decimal, index: str, rate: str) -> tuple[Decimal, Decimal]:
+    with localcontext() as ctx:
+        ctx.prec = 10_000  # cannot round at these sizes
+        worth = quantity * Decimal(rate)
+        return worth, quantity * Decimal(index) - worth
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "-", ".", "+1", "1e5", "1E-5", " 1", "1 ", "1_000", "1.2.3", "--1", "1.-5", "١٢", "0x10"],
-)
-def test_scaled_leaves_anything_else_to_decimal(text: str) -> None:
-    assert scaled(text) is None
-
-
-@settings(max_examples=500)
-@given(units=st.integers(-(10**120), 10**120), scale=st.integers(0, 60))
-def test_unscaled_writes_the_exact_value_as_plain_does(units: int, scale: int) -> None:
-    exact = Decimal(f"{units}E-{scale}")  # exact (scaleb would round at 28 digits)
-    assert unscaled(units, scale) == plain(exact)
-    assert "e" not in unscaled(units, scale).lower()
-
-
-def _decimal_row(quantity: Decimal, index: str, rate: str) -> tuple[str, str]:
-    # The reference: the Decimal arithmetic the valuation used before scaled integers.
-    worth = EXACT.multiply(quantity, Decimal(rate))
-    haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(index)), worth)
-    return plain(worth), plain(haircut)
+def _text(value: Decimal) -> str:
+    # Positional, every place the exact product has (a reference, not binmon's plain()).
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    body = "".join(map(str, digits))
+    if exponent >= 0:
+        body = body + "0" * exponent
+    else:
+        body = body.rjust(-exponent + 1, "0")
+        body = f"{body[:exponent]}.{body[exponent:]}"
+    return f"-{body}" if sign and value != 0 else body
 
 
 _TEXTS = _decimals(40, 20, signed=True).map(plain)
@@ -362,41 +333,28 @@ _TEXTS = _decimals(40, 20, signed=True).map(plain)
     bid=_TEXTS,
     ask=_TEXTS,
 )
-def test_integer_valuation_writes_what_decimal_writes(
+def test_results_are_written_with_every_place_and_no_exponent(
     quantities: list[Decimal], index: str, bid: str, ask: str
 ) -> None:
-    # Text for text (digits and places), not only equal values: the line is the same.
+    # Text for text: the digits and the places of the exact results (zero unsigned).
     holdings = [Holding(f"A{n}", q) for n, q in enumerate(quantities)]
     quotes = {h.symbol: _quote(h.symbol, index, bid, ask) for h in holdings}
     result, problems = report(holdings, quotes, 1)
     assert problems == []
-    total_value = total_haircut = Decimal(0)
+    values, haircuts = [], []
     for h, row in zip(holdings, result.assets, strict=True):
-        rate = ask if h.quantity < 0 else bid
-        assert (row.value_text, row.haircut_text) == _decimal_row(h.quantity, index, rate)
-        total_value = EXACT.add(total_value, Decimal(_decimal_row(h.quantity, index, rate)[0]))
-        total_haircut = EXACT.add(total_haircut, Decimal(_decimal_row(h.quantity, index, rate)[1]))
+        worth, haircut = _reference(h.quantity, index, ask if h.quantity < 0 else bid)
+        assert (row.value_text, row.haircut_text) == (_text(worth), _text(haircut))
+        assert (row.value, row.haircut) == (worth, haircut)
+        values.append(worth)
+        haircuts.append(haircut)
+    with localcontext() as ctx:
+        ctx.prec = 10_000
+        total_value, total_haircut = sum(values, Decimal(0)), sum(haircuts, Decimal(0))
     assert (result.total_value_text, result.total_haircut_text) == (
-        plain(total_value),
-        plain(total_haircut),
+        _text(total_value),
+        _text(total_haircut),
     )
-
-
-def test_numbers_beyond_the_integer_path_are_valued_by_decimal_alike() -> None:
-    # An exponent from the exchange and a quantity longer than MAX_FAST_DIGITS digits.
-    long_quantity = Decimal("9" * (MAX_FAST_DIGITS + 5) + ".5")
-    holdings = [Holding("BTC", Decimal("2")), Holding("ETH", long_quantity)]
-    quotes = {
-        "BTCUSD": _quote("BTCUSD", "1E+2", "0.98", "1.02"),
-        "ETHUSD": _quote("ETHUSD", "3000.5", "2990.25", "3010.75"),
-    }
-    result, problems = report(holdings, quotes, 1)
-    assert problems == []
-    assert (result.assets[0].value_text, result.assets[0].haircut_text) == _decimal_row(
-        Decimal(2), "1E+2", "0.98"
-    )
-    assert (result.assets[1].value_text, result.assets[1].haircut_text) == _decimal_row(
-        long_quantity, "3000.5", "2990.25"
-    )
-    total = EXACT.add(Decimal("1.96"), EXACT.multiply(long_quantity, Decimal("2990.25")))
-    assert result.total_value == total and result.total_value_text == plain(total)
+    line = encode_collateral(result).decode()
+    assert f'"total_value":{_text(total_value)},' in line
+    assert all(f'"quantity":{plain(h.quantity)},' in line for h in holdings)
