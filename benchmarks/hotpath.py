@@ -52,11 +52,14 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
         raise BenchError("the naive stage needs orjson: pip install -e '.[dev,bench]'") from None
 
     from binmon import protocol
+    from binmon.collateral import Collateral, parse_holds
+    from binmon.consumer import Fanout
     from binmon.diag import Diagnostics
     from binmon.feed import Feed
     from binmon.jsonl import encode_assets
     from binmon.sinks import JsonLinesSink
     from binmon.status import StreamStatus
+    from binmon.valuation import CollateralConsumer
 
     messages = wire.messages(frames)
     events = frames * wire.ASSETS_PER_FRAME
@@ -105,6 +108,19 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
             message(m, status)
         assert feed.events_written == events, feed.events_written
 
+    def feed_hold_pass() -> None:
+        # As the runner wires it for `assets --json --hold BTC=1 --hold USDT=-1000`.
+        diag = Diagnostics(io.StringIO())
+        outputs = Fanout([JsonLinesSink(devnull)])
+        holdings = parse_holds(["BTC=1", "USDT=-1000"])
+        outputs.add(CollateralConsumer(Collateral(holdings), outputs, diag))
+        feed = Feed(outputs, diag)
+        status = StreamStatus("asset index")
+        message = feed.message
+        for m in messages:
+            message(m, status)
+        assert feed.events_written == events, feed.events_written
+
     stages = [
         ("orjson.loads/frame + orjson.dumps/event + write (the naive client's work)", naive),
         ("msgspec typed decode of the envelope (`_ENVELOPE.decode`)", msgspec_typed),
@@ -113,8 +129,13 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
         ("`encode_assets` (JSON lines for one frame)", encode),
         ("write + flush per frame to /dev/null", write_flush),
         ("`Feed.message` end to end (decode, dedupe, encode, write, flush)", feed_pass),
+        (
+            "the same with `--hold BTC=1 --hold USDT=-1000` (a collateral line per frame)",
+            feed_hold_pass,
+        ),
     ]
     results = _interleaved(stages, events, passes)
+    held = results.pop()[1]
     total = results[-1][1]
     section.say(
         f"In-process, {frames:,} frames ({events:,} events) per pass, median of {passes} passes "
@@ -128,6 +149,13 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
             for i, (name, ns) in enumerate(results)
         ],
     )
+    section.say(
+        f"With two holdings (`Feed` → JSON writer + collateral consumer, as the runner wires "
+        f"them): {held:,.0f} ns/event against {total:,.0f} plain, a throughput ratio of "
+        f"{total / held:.2f}×."
+    )
+    section.say()
+    section.figures["feed_hold_ns_per_event"] = held
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(3):

@@ -70,11 +70,17 @@ class Holding:
 
     asset: str
     quantity: Decimal
-    # The index symbol that values it, worked out once (it is looked up every frame).
+    # Worked out once, used every frame: the index symbol that values the
+    # asset, the quantity as a line writes it, and the side of the book.
     symbol: str = field(init=False, compare=False)
+    quantity_text: str = field(init=False, compare=False, repr=False)
+    # Below zero: valued at the ask rate.
+    short: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symbol", index_symbol(self.asset))
+        object.__setattr__(self, "quantity_text", plain(self.quantity))
+        object.__setattr__(self, "short", self.quantity < 0)
 
 
 def index_symbol(asset: str) -> str:
@@ -130,37 +136,67 @@ class Quote(msgspec.Struct, frozen=True, gc=False):
 
 
 class AssetValue(msgspec.Struct, frozen=True, gc=False):
-    """One line of a collateral report; the four numbers are None when unvalued."""
+    """One line of a collateral report; the four numbers are None when unvalued.
 
-    asset: str
-    symbol: str
-    quantity: Decimal
+    The exact results are kept as their plain text (what a JSON line carries,
+    made every frame); :attr:`value` and :attr:`haircut` give them as Decimal.
+    """
+
+    holding: Holding
     index_price: str | None = None
     rate: str | None = None
-    value: Decimal | None = None
-    haircut: Decimal | None = None
+    value_text: str | None = None
+    haircut_text: str | None = None
+
+    @property
+    def asset(self) -> str:
+        return self.holding.asset
+
+    @property
+    def symbol(self) -> str:
+        return self.holding.symbol
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.holding.quantity
+
+    @property
+    def value(self) -> Decimal | None:
+        return None if self.value_text is None else Decimal(self.value_text)
+
+    @property
+    def haircut(self) -> Decimal | None:
+        return None if self.haircut_text is None else Decimal(self.haircut_text)
 
     @property
     def valued(self) -> bool:
-        return self.value is not None
+        return self.value_text is not None
 
 
 class CollateralReport(msgspec.Struct, frozen=True, gc=False):
     event_time: int
     assets: tuple[AssetValue, ...]
-    total_value: Decimal
-    total_haircut: Decimal
+    # Exact, as plain text (see AssetValue).
+    total_value_text: str
+    total_haircut_text: str
     # The exchange's own totalMarginBalance at the last account read, to set beside ours.
     exchange_total: str | None = None
 
+    @property
+    def total_value(self) -> Decimal:
+        return Decimal(self.total_value_text)
+
+    @property
+    def total_haircut(self) -> Decimal:
+        return Decimal(self.total_haircut_text)
+
     def share(self, item: AssetValue) -> Decimal | None:
         """The asset's part of the total value, for display only (rounded to 0.01 %)."""
-        if item.value is None or self.total_value.is_zero():
+        value, total = item.value, self.total_value
+        if value is None or total.is_zero():
             return None
         # Division rarely terminates: a display context, never used for a reported number.
-        return (item.value * 100 / self.total_value).quantize(
-            Decimal("0.01"), context=decimal.Context(prec=1000)
-        )
+        return (value * 100 / total).quantize(Decimal("0.01"), context=decimal.Context(prec=1000))
 
 
 class Unvaluable(ArithmeticError):
@@ -172,18 +208,27 @@ def value(holding: Holding, quote: Quote) -> AssetValue:
 
     Raises :class:`Unvaluable` for numbers that cannot be multiplied out exactly.
     """
+    return _valued(holding, quote)[0]
+
+
+def _valued(holding: Holding, quote: Quote) -> tuple[AssetValue, Decimal, Decimal]:
+    """The row, and its value and haircut as Decimal (for the totals)."""
     quantity = holding.quantity
-    rate = quote.bid_rate if quantity >= 0 else quote.ask_rate
+    index = quote.index_price
+    rate = quote.ask_rate if holding.short else quote.bid_rate
+    # libmpdec under EXACT: measured faster than scaled Python integers
+    # (parsing and printing those in Python costs more than the products).
     try:
-        worth = EXACT.multiply(quantity, Decimal(rate))
-        haircut = EXACT.subtract(EXACT.multiply(quantity, Decimal(quote.index_price)), worth)
+        worth = _MULTIPLY(quantity, Decimal(rate))
+        haircut = _SUBTRACT(_MULTIPLY(quantity, Decimal(index)), worth)
     except decimal.DecimalException:
         raise Unvaluable(f"{holding.asset} cannot be valued exactly") from None
-    return AssetValue(
-        holding.asset, holding.symbol, quantity, quote.index_price, rate, worth, haircut
-    )
+    row = AssetValue(holding, index, rate, plain(worth), plain(haircut))
+    return row, worth, haircut
 
 
+_MULTIPLY: Final = EXACT.multiply
+_SUBTRACT: Final = EXACT.subtract
 _ZERO: Final = Decimal(0)
 
 
@@ -192,19 +237,14 @@ def report(
     quotes: dict[str, Quote],
     event_time: int,
     exchange_total: str | None = None,
-    *,
-    memo: dict[str, tuple[str, str, AssetValue]] | None = None,
 ) -> tuple[CollateralReport, list[str]]:
     """The collateral of ``holdings`` at the latest ``quotes`` (by index symbol).
 
     Returns the report and the assets that could not be valued exactly
     (unvalued in the report, like an asset without an index entry).
-    ``memo`` keeps each asset's last valuation, reused while its index price
-    and rate stay the same (stablecoins do, for minutes at a time).
     """
     rows: list[AssetValue] = []
     problems: list[str] = []
-    memo = {} if memo is None else memo
     add = EXACT.add
     total_value = total_haircut = _ZERO
     summed = True
@@ -212,23 +252,16 @@ def report(
     for h in holdings:
         quote = quotes.get(h.symbol)
         if quote is None:
-            rows.append(AssetValue(h.asset, h.symbol, h.quantity))
+            rows.append(AssetValue(h))
             continue
-        rate = quote.bid_rate if h.quantity >= 0 else quote.ask_rate
-        kept = memo.get(h.asset)
-        if kept is not None and kept[0] == quote.index_price and kept[1] == rate:
-            row = kept[2]
-        else:
-            try:
-                row = value(h, quote)
-            except Unvaluable as exc:
-                problems.append(str(exc))
-                rows.append(AssetValue(h.asset, h.symbol, h.quantity))
-                continue
-            memo[h.asset] = (quote.index_price, rate, row)
+        try:
+            row, worth, cost = _valued(h, quote)
+        except Unvaluable as exc:
+            problems.append(str(exc))
+            rows.append(AssetValue(h))
+            continue
         rows.append(row)
-        worth, cost = row.value, row.haircut
-        if summed and worth is not None and cost is not None:
+        if summed:
             try:
                 total_value = add(total_value, worth)
                 total_haircut = add(total_haircut, cost)
@@ -237,9 +270,11 @@ def report(
     if not summed:
         # Values exact one by one but not summable in 1000 digits: nothing sensible to add up.
         problems.append("the total cannot be summed exactly")
-        rows = [AssetValue(r.asset, r.symbol, r.quantity) for r in rows]
+        rows = [AssetValue(r.holding) for r in rows]
         total_value = total_haircut = _ZERO
-    result = CollateralReport(event_time, tuple(rows), total_value, total_haircut, exchange_total)
+    result = CollateralReport(
+        event_time, tuple(rows), plain(total_value), plain(total_haircut), exchange_total
+    )
     return result, problems
 
 
@@ -291,7 +326,6 @@ class Collateral:
         self.symbols: frozenset[str] = frozenset()
         self.latest: dict[str, Quote] = {}
         self.exchange_total: str | None = None
-        self._memo: dict[str, tuple[str, str, AssetValue]] = {}
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
@@ -300,7 +334,6 @@ class Collateral:
     def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
         self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
-        self._memo = {}  # quantities may have changed
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
 
@@ -310,9 +343,15 @@ class Collateral:
         Returns the newest event time among them, None when none was held.
         """
         newest = None
+        latest = self.latest
+        # Every needle is a held symbol's: no membership test needed here.
         for quote in quotes_in_lines(data, self._needles):
-            if self.quote(quote) and (newest is None or quote.event_time > newest):
-                newest = quote.event_time
+            time = quote.event_time
+            known = latest.get(quote.symbol)
+            if known is None or time >= known.event_time:
+                latest[quote.symbol] = quote
+            if newest is None or time > newest:
+                newest = time
         return newest
 
     def quote(self, quote: Quote) -> bool:
@@ -342,9 +381,7 @@ class Collateral:
         """
         if self._first_time is None:
             self._first_time = event_time
-        result, problems = report(
-            self.holdings, self.latest, event_time, self.exchange_total, memo=self._memo
-        )
+        result, problems = report(self.holdings, self.latest, event_time, self.exchange_total)
         warnings = [p for p in problems if p not in self._named] if problems else []
         latest = self.latest
         if event_time - self._first_time >= self._grace_ms and not self.symbols <= latest.keys():

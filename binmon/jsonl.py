@@ -210,23 +210,22 @@ def collateral_json(report: CollateralReport) -> dict[str, Any]:
 
 def encode_collateral(report: CollateralReport) -> bytes:
     """One ``collateral`` line; written after every held frame, so formatted directly."""
-    if not _plain("".join([a.asset for a in report.assets]) or "X"):
+    assets = report.assets
+    if not _plain("".join([a.holding.asset for a in assets]) or "X"):
         return _encode(collateral_json(report)) + b"\n"
-    parts = []
-    for a in report.assets:
-        if a.value is None or a.haircut is None:
-            numbers = '"index_price":null,"rate":null,"value":null,"haircut":null'
-        else:
-            numbers = (
-                f'"index_price":{a.index_price},"rate":{a.rate},'
-                f'"value":{plain(a.value)},"haircut":{plain(a.haircut)}'
-            )
-        parts.append(
-            f'{{"asset":"{a.asset}","symbol":"{a.symbol}","quantity":{plain(a.quantity)},{numbers}}}'
-        )
+    parts = [
+        f'{{"asset":"{a.holding.asset}","symbol":"{a.holding.symbol}",'
+        f'"quantity":{a.holding.quantity_text},"index_price":{a.index_price},'
+        f'"rate":{a.rate},"value":{a.value_text},"haircut":{a.haircut_text}}}'
+        if a.value_text is not None
+        else f'{{"asset":"{a.holding.asset}","symbol":"{a.holding.symbol}",'
+        f'"quantity":{a.holding.quantity_text},'
+        '"index_price":null,"rate":null,"value":null,"haircut":null}'
+        for a in assets
+    ]
     return (
         f'{{"type":"collateral","event_time":{report.event_time},"assets":[{",".join(parts)}],'
-        f'"total_value":{plain(report.total_value)},"total_haircut":{plain(report.total_haircut)}}}\n'
+        f'"total_value":{report.total_value_text},"total_haircut":{report.total_haircut_text}}}\n'
     ).encode()
 
 

@@ -298,3 +298,63 @@ def test_the_readme_example_is_exact() -> None:
         assert a["haircut"] == a["quantity"] * a["index_price"] - a["value"]
     assets = report_line["assets"]
     assert report_line["total_value"] == sum(a["value"] for a in assets)  # type: ignore[attr-defined]
+
+
+# --- the numbers as a line writes them --------------------------------------------
+
+
+def _reference(quantity: Decimal, index: str, rate: str) -> tuple[Decimal, Decimal]:
+    with localcontext() as ctx:
+        ctx.prec = 10_000  # cannot round at these sizes
+        worth = quantity * Decimal(rate)
+        return worth, quantity * Decimal(index) - worth
+
+
+def _text(value: Decimal) -> str:
+    # Positional, every place the exact product has (a reference, not binmon's plain()).
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    body = "".join(map(str, digits))
+    if exponent >= 0:
+        body = body + "0" * exponent
+    else:
+        body = body.rjust(-exponent + 1, "0")
+        body = f"{body[:exponent]}.{body[exponent:]}"
+    return f"-{body}" if sign and value != 0 else body
+
+
+_TEXTS = _decimals(40, 20, signed=True).map(plain)
+
+
+@settings(max_examples=400)
+@given(
+    quantities=st.lists(_decimals(60, 30, signed=True), min_size=1, max_size=4),
+    index=_TEXTS,
+    bid=_TEXTS,
+    ask=_TEXTS,
+)
+def test_results_are_written_with_every_place_and_no_exponent(
+    quantities: list[Decimal], index: str, bid: str, ask: str
+) -> None:
+    # Text for text: the digits and the places of the exact results (zero unsigned).
+    holdings = [Holding(f"A{n}", q) for n, q in enumerate(quantities)]
+    quotes = {h.symbol: _quote(h.symbol, index, bid, ask) for h in holdings}
+    result, problems = report(holdings, quotes, 1)
+    assert problems == []
+    values, haircuts = [], []
+    for h, row in zip(holdings, result.assets, strict=True):
+        worth, haircut = _reference(h.quantity, index, ask if h.quantity < 0 else bid)
+        assert (row.value_text, row.haircut_text) == (_text(worth), _text(haircut))
+        assert (row.value, row.haircut) == (worth, haircut)
+        values.append(worth)
+        haircuts.append(haircut)
+    with localcontext() as ctx:
+        ctx.prec = 10_000
+        total_value, total_haircut = sum(values, Decimal(0)), sum(haircuts, Decimal(0))
+    assert (result.total_value_text, result.total_haircut_text) == (
+        _text(total_value),
+        _text(total_haircut),
+    )
+    line = encode_collateral(result).decode()
+    assert f'"total_value":{_text(total_value)},' in line
+    assert all(f'"quantity":{plain(h.quantity)},' in line for h in holdings)
