@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from binmon.collateral import AssetValue, CollateralReport
+from binmon.collateral import AssetValue, CollateralReport, parse_holds
 from binmon.filters import Filters
 from binmon.metrics import (
     CHANGE_FIELDS,
@@ -151,8 +150,9 @@ def full_metrics() -> Metrics:
     metrics.assets([asset()], None)
     event = contract_event(brackets=[bracket(1), bracket(2, "100")])
     metrics.contract(event, book.apply(event), None)
-    held = AssetValue("BTC", "BTCUSD", Decimal("0.5"), value=Decimal("41536.156655250"))
-    metrics.collateral(CollateralReport(1, (held,), Decimal("41536.15665525"), Decimal("0")))
+    [holding] = parse_holds(["BTC=0.5"])
+    held = AssetValue(holding, value_text="41536.156655250")
+    metrics.collateral(CollateralReport(1, (held,), "41536.15665525", "0"))
     metrics.alert(Raised("listing"))
     return metrics
 
@@ -315,8 +315,8 @@ def test_alert_and_collateral_families_only_when_those_features_are_on() -> None
     assert 'binmon_alerts_total{kind="leverage-cut"} 0\n' in text
     assert "# TYPE binmon_collateral_total_value gauge\n" in text
     # An asset without an index entry yet has no value: no sample, and no total.
-    unvalued = AssetValue("XYZ", "XYZUSD", Decimal("1"))
-    metrics.collateral(CollateralReport(1, (unvalued,), Decimal("0"), Decimal("0")))
+    [holding] = parse_holds(["XYZ=1"])
+    metrics.collateral(CollateralReport(1, (AssetValue(holding),), "0", "0"))
     text = metrics.exposition().decode()
     assert "binmon_collateral_value{" not in text
     assert "binmon_collateral_total_value 0\n" in text
