@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from binmon.collateral import AssetValue, CollateralReport
+from binmon.collateral import AssetValue, CollateralReport, Holding
 from binmon.filters import Filters
 from binmon.metrics import (
     CHANGE_FIELDS,
@@ -151,8 +151,8 @@ def full_metrics() -> Metrics:
     metrics.assets([asset()], None)
     event = contract_event(brackets=[bracket(1), bracket(2, "100")])
     metrics.contract(event, book.apply(event), None)
-    held = AssetValue("BTC", "BTCUSD", Decimal("0.5"), value=Decimal("41536.156655250"))
-    metrics.collateral(CollateralReport(1, (held,), Decimal("41536.15665525"), Decimal("0")))
+    held = AssetValue(Holding("BTC", Decimal("0.5")), value_text="41536.156655250")
+    metrics.collateral(CollateralReport(1, (held,), "41536.15665525", "0"))
     metrics.alert(Raised("listing"))
     return metrics
 
