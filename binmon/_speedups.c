@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define NFIELDS 12 /* e E s i b a B A q g Q G */
@@ -389,11 +390,316 @@ static PyObject *recorded_asset_index_lines(PyObject *self, PyObject *arg)
     return encode(arg, 1);
 }
 
+/* ---- collateral_line ---------------------------------------------------
+ *
+ * collateral_line(lines, holdings, floor) values the holdings at the entries
+ * of one frame's finished asset_index lines and returns the finished
+ * "collateral" line and the newest held event time, exactly as
+ * binmon.collateral (Decimal under a trapping context) and
+ * binmon.jsonl.encode_collateral would write them. holdings is a tuple of
+ * (needle, prefix, quantity coefficient, quantity scale, short). Returns None
+ * whenever it cannot be sure: a held symbol missing from the frame, an entry
+ * older than floor (Collateral keeps the newer one it knows), a number that is
+ * not a short plain decimal, anything that could overflow 128 bits.
+ */
+#define MAX_HOLDINGS 32
+#define MAX_DIGITS 30 /* < 10^30: products of two still fit, with checks */
+#define NUM_CHARS 128
+
+typedef struct {
+    __int128 v;
+    int scale;
+} Num;
+
+/* -?D+(.D+)? with at most MAX_DIGITS digits: what Decimal reads the same way. */
+static int plain_decimal(const char *s, Py_ssize_t n, Num *out)
+{
+    Py_ssize_t i = 0;
+    int neg = 0, digits = 0, scale = 0, frac = 0;
+    __int128 acc = 0;
+    if (i < n && s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i >= n || !is_digit(s[i]))
+        return 0;
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (is_digit(ch)) {
+            if (++digits > MAX_DIGITS)
+                return 0;
+            acc = acc * 10 + (ch - '0');
+            scale += frac;
+        } else if (ch == '.' && !frac && i + 1 < n && is_digit(s[i + 1])) {
+            frac = 1;
+        } else {
+            return 0;
+        }
+    }
+    out->v = neg ? -acc : acc;
+    out->scale = scale;
+    return 1;
+}
+
+/* 10**k, and the largest magnitude that can be multiplied by it, for k < 39
+ * (filled in at import): a checked 128-bit multiplication is a library call. */
+#define POW10_COUNT 39
+static __int128 pow10_of[POW10_COUNT];
+static __int128 pow10_limit[POW10_COUNT];
+
+static void fill_pow10(void)
+{
+    __int128 max = (__int128)(~(unsigned __int128)0 >> 1);
+    __int128 p = 1;
+    for (int k = 0; k < POW10_COUNT; k++) {
+        pow10_of[k] = p;
+        pow10_limit[k] = max / p;
+        if (k + 1 < POW10_COUNT)
+            p *= 10;
+    }
+}
+
+static int rescale(Num *a, int scale)
+{
+    int k = scale - a->scale;
+    if (k <= 0)
+        return 1;
+    if (k >= POW10_COUNT || a->v > pow10_limit[k] || a->v < -pow10_limit[k])
+        return 0;
+    a->v *= pow10_of[k];
+    a->scale = scale;
+    return 1;
+}
+
+static inline int fits_64(__int128 v) { return v >= INT64_MIN && v <= INT64_MAX; }
+
+static int mul(Num a, Num b, Num *out)
+{
+    out->scale = a.scale + b.scale;
+    if (fits_64(a.v) && fits_64(b.v)) { /* below 2**126: cannot overflow */
+        out->v = a.v * b.v;
+        return 1;
+    }
+    return !__builtin_mul_overflow(a.v, b.v, &out->v);
+}
+
+/* Exact sum or difference at the finer scale, as Decimal gives it. */
+static int add(Num a, Num b, int negate_b, Num *out)
+{
+    int scale = a.scale > b.scale ? a.scale : b.scale;
+    if (!rescale(&a, scale) || !rescale(&b, scale))
+        return 0;
+    out->scale = scale;
+    if (negate_b)
+        return !__builtin_sub_overflow(a.v, b.v, &out->v);
+    return !__builtin_add_overflow(a.v, b.v, &out->v);
+}
+
+/* Positional text with every place, no sign on zero (binmon.collateral.plain). */
+static char *put_num(char *w, Num a)
+{
+    char tmp[NUM_CHARS];
+    int n = 0;
+    unsigned __int128 m = a.v < 0 ? -(unsigned __int128)a.v : (unsigned __int128)a.v;
+    /* 128-bit division is a library call: only for what 64 bits cannot hold. */
+    while (m > (unsigned __int128)UINT64_MAX) {
+        tmp[n++] = (char)('0' + (int)(m % 10));
+        m /= 10;
+    }
+    unsigned long long low = (unsigned long long)m;
+    do {
+        tmp[n++] = (char)('0' + (int)(low % 10));
+        low /= 10;
+    } while (low);
+    while (n < a.scale + 1)
+        tmp[n++] = '0';
+    if (a.v < 0)
+        *w++ = '-';
+    while (n > a.scale)
+        *w++ = tmp[--n];
+    if (a.scale > 0) {
+        *w++ = '.';
+        while (n > 0)
+            *w++ = tmp[--n];
+    }
+    return w;
+}
+
+static char *put(char *w, const char *s, Py_ssize_t n)
+{
+    memcpy(w, s, (size_t)n);
+    return w + n;
+}
+
+/* What every needle starts with (binmon.collateral.needle): one scan for it
+ * finds the last occurrence of every needle, as bytes.rfind would. */
+static const char SYMBOL_KEY[] = "\"symbol\":\"";
+#define SYMBOL_KEY_LEN ((Py_ssize_t)(sizeof SYMBOL_KEY - 1))
+
+/* A literal, then [^,]+ (or [^,}]+ when brace_ends): binmon.collateral._ENTRY, piece by piece. */
+static int field_after(Cur *c, const char *lit, int brace_ends, const char **v, Py_ssize_t *n)
+{
+    size_t k = strlen(lit);
+    if ((size_t)(c->end - c->p) < k || memcmp(c->p, lit, k) != 0)
+        return 0;
+    c->p += k;
+    const char *start = c->p;
+    while (c->p < c->end && *c->p != ',' && !(brace_ends && *c->p == '}'))
+        c->p++;
+    *v = start;
+    *n = c->p - start;
+    return *n > 0;
+}
+
+typedef struct {
+    const char *prefix;
+    Py_ssize_t prefix_n;
+    const char *index, *rate;
+    Py_ssize_t index_n, rate_n;
+    Num value, haircut;
+} Row;
+
+static PyObject *collateral_line(PyObject *self, PyObject *args)
+{
+    const char *data;
+    Py_ssize_t size;
+    PyObject *holdings;
+    long long floor;
+    if (!PyArg_ParseTuple(args, "y#O!L", &data, &size, &PyTuple_Type, &holdings, &floor))
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(holdings);
+    if (count < 1 || count > MAX_HOLDINGS)
+        Py_RETURN_NONE;
+    Row rows[MAX_HOLDINGS];
+    Num total_value = {0, 0}, total_haircut = {0, 0};
+    long long newest = -1;
+    Py_ssize_t need = 96;
+    const char *needles[MAX_HOLDINGS], *prefixes[MAX_HOLDINGS], *found[MAX_HOLDINGS];
+    Py_ssize_t needle_ns[MAX_HOLDINGS], prefix_ns[MAX_HOLDINGS];
+    long long coefficients[MAX_HOLDINGS];
+    int scales[MAX_HOLDINGS], shorts[MAX_HOLDINGS];
+    for (Py_ssize_t h = 0; h < count; h++) {
+        PyObject *item = PyTuple_GET_ITEM(holdings, h);
+        if (!PyTuple_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "a holding must be a tuple");
+            return NULL;
+        }
+        if (!PyArg_ParseTuple(item, "y#y#Lip", &needles[h], &needle_ns[h], &prefixes[h],
+                              &prefix_ns[h], &coefficients[h], &scales[h], &shorts[h]))
+            return NULL;
+        if (scales[h] < 0 || scales[h] > MAX_DIGITS || needle_ns[h] < SYMBOL_KEY_LEN ||
+            memcmp(needles[h], SYMBOL_KEY, (size_t)SYMBOL_KEY_LEN) != 0)
+            Py_RETURN_NONE;
+        found[h] = NULL;
+    }
+    const char *end = data + size;
+    /* memchr for its 'l', which no other key or value of these lines has
+     * (symbols are upper case): memmem's set-up on every call costs more. */
+    for (const char *p = data + 6; p < end;) {
+        const char *l = memchr(p, 'l', (size_t)(end - p));
+        if (l == NULL)
+            break;
+        p = l + 1;
+        const char *q = l - 6;
+        if (end - q < SYMBOL_KEY_LEN || memcmp(q, SYMBOL_KEY, (size_t)SYMBOL_KEY_LEN) != 0)
+            continue;
+        for (Py_ssize_t h = 0; h < count; h++) {
+            if (end - q >= needle_ns[h] && memcmp(q, needles[h], (size_t)needle_ns[h]) == 0)
+                found[h] = q;
+        }
+    }
+    for (Py_ssize_t h = 0; h < count; h++) {
+        const char *needle = needles[h], *prefix = prefixes[h];
+        Py_ssize_t needle_n = needle_ns[h], prefix_n = prefix_ns[h];
+        long long coefficient = coefficients[h];
+        int scale = scales[h], is_short = shorts[h];
+        const char *at = found[h];
+        if (at == NULL)
+            Py_RETURN_NONE;
+        (void)needle;
+        Cur c = {at + needle_n, end};
+        const char *time_s, *index_s, *skip, *bid_s, *ask_s;
+        Py_ssize_t time_n, index_n, skip_n, bid_n, ask_n;
+        if (!field_after(&c, "\"event_time\":", 0, &time_s, &time_n) ||
+            !field_after(&c, ",\"index_price\":", 0, &index_s, &index_n) ||
+            !field_after(&c, ",\"bid_buffer\":", 0, &skip, &skip_n) ||
+            !field_after(&c, ",\"ask_buffer\":", 0, &skip, &skip_n) ||
+            !field_after(&c, ",\"bid_rate\":", 0, &bid_s, &bid_n) ||
+            !field_after(&c, ",\"ask_rate\":", 1, &ask_s, &ask_n))
+            Py_RETURN_NONE;
+        if (time_n > 18)
+            Py_RETURN_NONE;
+        long long time = 0;
+        for (Py_ssize_t i = 0; i < time_n; i++) {
+            if (!is_digit(time_s[i]))
+                Py_RETURN_NONE;
+            time = time * 10 + (time_s[i] - '0');
+        }
+        if (time < floor)
+            Py_RETURN_NONE;
+        if (time > newest)
+            newest = time;
+        Num quantity = {(__int128)coefficient, scale}, index, rate, worth, at_index, haircut;
+        const char *rate_s = is_short ? ask_s : bid_s;
+        Py_ssize_t rate_n = is_short ? ask_n : bid_n;
+        if (!plain_decimal(index_s, index_n, &index) || !plain_decimal(rate_s, rate_n, &rate) ||
+            !mul(quantity, rate, &worth) || !mul(quantity, index, &at_index) ||
+            !add(at_index, worth, 1, &haircut) || !add(total_value, worth, 0, &total_value) ||
+            !add(total_haircut, haircut, 0, &total_haircut))
+            Py_RETURN_NONE;
+        rows[h] = (Row){prefix, prefix_n, index_s, rate_s, index_n, rate_n, worth, haircut};
+        need += prefix_n + index_n + rate_n + 2 * NUM_CHARS + 32;
+    }
+    if (total_value.scale > NUM_CHARS - 8 || total_haircut.scale > NUM_CHARS - 8)
+        Py_RETURN_NONE;
+    need += 2 * NUM_CHARS + 24;
+    PyObject *line = PyBytes_FromStringAndSize(NULL, need);
+    if (line == NULL)
+        return NULL;
+    char *start = PyBytes_AS_STRING(line), *w = start;
+    static const char head[] = "{\"type\":\"collateral\",\"event_time\":";
+    w = put(w, head, (Py_ssize_t)(sizeof head - 1));
+    w = put_num(w, (Num){newest, 0});
+    w = put(w, ",\"assets\":[", 11);
+    for (Py_ssize_t h = 0; h < count; h++) {
+        Row *r = &rows[h];
+        if (h)
+            *w++ = ',';
+        w = put(w, r->prefix, r->prefix_n);
+        w = put(w, r->index, r->index_n);
+        w = put(w, ",\"rate\":", 8);
+        w = put(w, r->rate, r->rate_n);
+        w = put(w, ",\"value\":", 9);
+        w = put_num(w, r->value);
+        w = put(w, ",\"haircut\":", 11);
+        w = put_num(w, r->haircut);
+        *w++ = '}';
+    }
+    w = put(w, "],\"total_value\":", 16);
+    w = put_num(w, total_value);
+    w = put(w, ",\"total_haircut\":", 17);
+    w = put_num(w, total_haircut);
+    w = put(w, "}\n", 2);
+    if (_PyBytes_Resize(&line, w - start) < 0)
+        return NULL;
+    PyObject *time = PyLong_FromLongLong(newest);
+    if (time == NULL) {
+        Py_DECREF(line);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, line, time);
+    Py_DECREF(line);
+    Py_DECREF(time);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"asset_index_lines", asset_index_lines, METH_O,
      "asset_index_lines(message) -> (lines, count, first_E, last_E, stream) or None"},
     {"recorded_asset_index_lines", recorded_asset_index_lines, METH_O,
      "recorded_asset_index_lines(line) -> (lines, count, first_E, last_E, stream) or None"},
+    {"collateral_line", collateral_line, METH_VARARGS,
+     "collateral_line(lines, holdings, floor) -> (line, newest event time) or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -403,6 +709,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void)
 {
+    fill_pow10();
     pieces_total = 0;
     for (int j = 0; j < 12; j++) {
         piece_len[j] = (Py_ssize_t)strlen(PIECES[j]);

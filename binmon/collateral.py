@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
@@ -20,6 +20,14 @@ from typing import Final
 import msgspec
 
 from binmon.protocol import AssetIndex
+
+# One holding as the C valuation takes it (see :func:`fast_holdings`).
+FastHoldings = tuple[tuple[bytes, bytes, int, int, bool], ...]
+_collateral_line: Callable[[bytes, FastHoldings, int], tuple[bytes, int] | None] | None
+try:
+    from binmon._speedups import collateral_line as _collateral_line
+except ImportError:  # built without a C compiler: every report is made here
+    _collateral_line = None
 
 # The exchange's rates have about 8 decimals and --hold is capped below: real
 # products need a few dozen digits. The margin covers absurd inputs too, which
@@ -312,38 +320,123 @@ def needle(symbol: str) -> bytes:
     return b'"symbol":"%s",' % symbol.encode()
 
 
+# What the C valuation takes: a quantity that fits its 64-bit argument, and
+# at most 30 decimal places (its limit for every operand).
+_MAX_COEFFICIENT: Final = 10**18
+_MAX_SCALE: Final = 30
+_MAX_EVENT_TIME: Final = 10**18
+
+
+def fast_holdings(holdings: Sequence[Holding]) -> FastHoldings | None:
+    """The holdings as :func:`binmon._speedups.collateral_line` takes them.
+
+    None when it cannot take them: no holdings, an asset name the line would
+    have to escape, a quantity with a positive exponent or too many digits.
+    Each holding gives its needle, the start of its row in the line (up to
+    the index price), its quantity as a scaled integer, and its side.
+    """
+    if not holdings or len(holdings) > 32:
+        return None
+    prepared = []
+    for h in holdings:
+        if not (h.asset.isascii() and h.asset.replace("_", "").isalnum()):
+            return None
+        sign, digits, exponent = h.quantity.as_tuple()
+        if not isinstance(exponent, int) or not -_MAX_SCALE <= exponent <= 0:
+            return None
+        coefficient = int("".join(map(str, digits)) or "0")
+        if coefficient >= _MAX_COEFFICIENT:
+            return None
+        prefix = (
+            f'{{"asset":"{h.asset}","symbol":"{h.symbol}",'
+            f'"quantity":{h.quantity_text},"index_price":'
+        )
+        scaled = -coefficient if sign else coefficient
+        prepared.append((needle(h.symbol), prefix.encode(), scaled, -exponent, h.short))
+    return tuple(prepared)
+
+
 class Collateral:
     """Holdings and the latest index entry of each held asset, frame by frame.
 
     :meth:`events` (or :meth:`lines`, for the C accelerator's finished lines)
     takes the entries of one frame and gives the newest event time among the
     held ones (None: the frame held nothing); :meth:`report` then values every
-    holding. Holdings can be replaced at any time (an account refresh).
+    holding. :meth:`line` does both at once in C, straight to the finished
+    JSON line, when it can. Holdings can be replaced at any time (an account
+    refresh).
     """
 
     def __init__(self, holdings: Sequence[Holding] = (), *, grace_ms: int = UNVALUED_GRACE_MS):
         self.holdings: tuple[Holding, ...] = ()
         self.symbols: frozenset[str] = frozenset()
-        self.latest: dict[str, Quote] = {}
+        self._latest: dict[str, Quote] = {}
         self.exchange_total: str | None = None
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
+        # The last frame :meth:`line` valued, not yet taken into _latest: only
+        # read when someone asks (it replaces every held entry, being served
+        # only when it has them all and none is older than what is known).
+        self._pending: bytes | None = None
+        # Set once every holding has been valued by :meth:`report`: the newest
+        # held event time known, below which :meth:`line` leaves a frame to
+        # Python (which would keep the newer entry it has).
+        self._floor: int | None = None
         self.replace(holdings)
 
+    @property
+    def latest(self) -> dict[str, Quote]:
+        """The latest index entry of each held asset (by index symbol)."""
+        self._settle()
+        return self._latest
+
+    def _settle(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._take_lines(pending)
+
     def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
+        self._settle()
+        self._floor = None
         self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
+        self._fast = fast_holdings(self.holdings) if _collateral_line is not None else None
+
+    def line(self, data: bytes) -> bytes | None:
+        """The ``collateral`` line of one frame's finished JSON lines, made in C.
+
+        None when the C code cannot be sure of it (see binmon/_speedups.c) or
+        the state it depends on is not settled (the first report, an asset
+        never valued yet, a frame without every held asset): then
+        :meth:`lines` and :meth:`report` do it. Byte for byte what they give:
+        ``encode_collateral(report(lines(data))[0])``.
+        """
+        fast, floor = self._fast, self._floor
+        if fast is None or floor is None or _collateral_line is None:
+            return None
+        made = _collateral_line(data, fast, floor)
+        if made is None:
+            return None
+        line, self._floor = made
+        self._pending = data
+        return line
 
     def lines(self, data: bytes) -> int | None:
         """Remember the held entries of finished JSON lines.
 
         Returns the newest event time among them, None when none was held.
         """
+        self._settle()
+        self._floor = None
+        return self._take_lines(data)
+
+    def _take_lines(self, data: bytes) -> int | None:
         newest = None
-        latest = self.latest
+        latest = self._latest
         # Every needle is a held symbol's: no membership test needed here.
         for quote in quotes_in_lines(data, self._needles):
             time = quote.event_time
@@ -358,9 +451,11 @@ class Collateral:
         """Remember one entry; True when it values a held asset."""
         if quote.symbol not in self.symbols:
             return False
-        known = self.latest.get(quote.symbol)
+        self._settle()
+        self._floor = None
+        known = self._latest.get(quote.symbol)
         if known is None or quote.event_time >= known.event_time:
-            self.latest[quote.symbol] = quote
+            self._latest[quote.symbol] = quote
         return True
 
     def events(self, events: Iterable[AssetIndex]) -> int | None:
@@ -379,12 +474,14 @@ class Collateral:
         An asset still without an index entry ``grace_ms`` after the first
         report is named (its ``<ASSET>USD`` probably does not exist).
         """
+        self._settle()
         if self._first_time is None:
             self._first_time = event_time
-        result, problems = report(self.holdings, self.latest, event_time, self.exchange_total)
+        latest = self._latest
+        result, problems = report(self.holdings, latest, event_time, self.exchange_total)
         warnings = [p for p in problems if p not in self._named] if problems else []
-        latest = self.latest
-        if event_time - self._first_time >= self._grace_ms and not self.symbols <= latest.keys():
+        complete = self.symbols <= latest.keys()
+        if event_time - self._first_time >= self._grace_ms and not complete:
             for row in result.assets:
                 if row.symbol not in latest and row.symbol not in self._named:
                     warnings.append(
@@ -394,4 +491,10 @@ class Collateral:
                     self._named.add(row.symbol)
         if problems:
             self._named.update(problems)
+        # Every holding has an entry now: the C code may serve the next frames.
+        floor = (
+            max(latest[s].event_time for s in self.symbols) if complete and self.symbols else None
+        )
+        # The C code takes event times of up to 18 digits (a 64-bit integer).
+        self._floor = floor if floor is not None and floor < _MAX_EVENT_TIME else None
         return result, warnings

@@ -39,6 +39,9 @@ class Consumer:
     # True: takes each asset frame whole. Alerts may hand a frame on in pieces
     # (each alert right after its event); such a consumer gets it once, after them.
     whole_frames: bool = False
+    # May take a collateral report as its finished JSON line (made in C): see
+    # :meth:`collateral_line`.
+    takes_encoded_collateral: bool = False
 
     def frame(self, data: bytes | str) -> None:
         """A received message, at the moment its events are delivered (bad ones too)."""
@@ -60,6 +63,9 @@ class Consumer:
 
     def collateral(self, report: CollateralReport) -> None:
         """The holdings valued after an asset frame that carried a held asset."""
+
+    def collateral_line(self, line: bytes) -> None:
+        """A collateral report as its finished JSON line (only if ``takes_encoded_collateral``)."""
 
     def alert(self, alert: Alert) -> None:
         """An alert, right after the event that raised it (feed alerts stand alone)."""
@@ -96,6 +102,11 @@ class Fanout(Consumer):
         self.takes_encoded_assets = bool(wanting) and all(c.takes_encoded_assets for c in wanting)
         self._asset_consumers = wanting
         self._frame_consumers = [c for c in consumers if type(c).frame is not Consumer.frame]
+        # The report can go out as a finished line only if everyone who reads
+        # reports can take it so (the metrics and the live view need the report).
+        readers = [c for c in consumers if type(c).collateral is not Consumer.collateral]
+        self.takes_encoded_collateral = all(c.takes_encoded_collateral for c in readers)
+        self._collateral_consumers = readers
 
     def frame(self, data: bytes | str) -> None:
         for consumer in self._frame_consumers:
@@ -129,6 +140,10 @@ class Fanout(Consumer):
     def collateral(self, report: CollateralReport) -> None:
         for consumer in self.consumers:
             consumer.collateral(report)
+
+    def collateral_line(self, line: bytes) -> None:
+        for consumer in self._collateral_consumers:
+            consumer.collateral_line(line)
 
     def flush(self) -> None:
         for consumer in self.consumers:

@@ -24,6 +24,8 @@ class Writable(Protocol):
 class JsonLinesSink(Consumer):
     """JSON lines on a binary stream, flushed once per received frame."""
 
+    takes_encoded_collateral = True
+
     def __init__(
         self, out: Writable, raw: bool = False, positions: Positions | None = None
     ) -> None:
@@ -57,6 +59,10 @@ class JsonLinesSink(Consumer):
 
     def collateral(self, report: CollateralReport) -> None:
         self.out.write(encode_collateral(report))
+
+    def collateral_line(self, line: bytes) -> None:
+        """A line already encoded (made in C, byte for byte what :meth:`collateral` writes)."""
+        self.out.write(line)
 
     def alert(self, alert: Alert) -> None:
         # Raw mode too: the user asked for alerts, and they are not events.

@@ -3,9 +3,10 @@ carries a held asset, and publishes the report to every consumer.
 
 It takes the C accelerator's finished lines as readily as decoded events
 (only the held symbols are looked for in them), so holding assets never
-costs the fast path. Its report is published before the feed ends the frame
-with a flush, so the frame's lines and its collateral line reach a reader
-together.
+costs the fast path; and when every reader of reports takes finished lines
+(JSON lines output), the report itself is made in C, straight to its line.
+Its report is published before the feed ends the frame with a flush, so the
+frame's lines and its collateral line reach a reader together.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ class CollateralConsumer(Consumer):
         self._report(self._tracker.events(events))
 
     def asset_lines(self, data: bytes) -> None:
+        publish = self._publish
+        if publish.takes_encoded_collateral:
+            # The whole report in C, when it can be sure of it: no warnings
+            # are possible then (every holding valued, exactly).
+            line = self._tracker.line(data)
+            if line is not None:
+                publish.collateral_line(line)
+                return
         self._report(self._tracker.lines(data))
 
     def _report(self, event_time: int | None) -> None:

@@ -7,7 +7,10 @@ Shared by tests/test_speedups.py and the differential fuzzer
 
 from __future__ import annotations
 
-from binmon.jsonl import encode_assets
+from collections.abc import Sequence
+
+from binmon.collateral import Collateral, Holding, Quote
+from binmon.jsonl import encode_assets, encode_collateral
 from binmon.protocol import AssetIndex, Frame, decode_message, decode_payload, is_asset_index_stream
 from binmon.recording import SNAPSHOT_STREAM, decode_line
 
@@ -43,3 +46,22 @@ def recorded(line: bytes | str) -> FastResult | None:
     if not is_asset_index_stream(frame.stream):
         return None
     return _result(decode_payload(frame.stream, bytes(frame.data)))
+
+
+# What stands in for the entries known before a frame: numbers no frame has,
+# so a C line made without one of the frame's own entries cannot match.
+_KNOWN_INDEX, _KNOWN_BID, _KNOWN_ASK = "7", "3", "5"
+
+
+def collateral(lines: bytes, holdings: Sequence[Holding], floor: int) -> bytes | None:
+    """The ``collateral`` line Python writes for one frame's finished lines, when
+    every holding was already valued at event time ``floor`` (what
+    ``binmon._speedups.collateral_line(lines, fast_holdings(holdings), floor)``
+    must give whenever it does not decline). None: no held entry in the frame."""
+    tracker = Collateral(holdings)
+    for h in holdings:
+        tracker.quote(Quote(h.symbol, floor, _KNOWN_INDEX, _KNOWN_BID, _KNOWN_ASK))
+    newest = tracker.lines(lines)
+    if newest is None:
+        return None
+    return encode_collateral(tracker.report(newest)[0])

@@ -27,6 +27,7 @@ from binmon.collateral import (
 )
 from binmon.jsonl import encode_assets, encode_collateral
 from binmon.protocol import AssetIndex, decode_message
+from tests import test_speedups as speedup_cases
 
 _speedups = pytest.importorskip("binmon._speedups")
 
@@ -358,3 +359,84 @@ def test_results_are_written_with_every_place_and_no_exponent(
     line = encode_collateral(result).decode()
     assert f'"total_value":{_text(total_value)},' in line
     assert all(f'"quantity":{plain(h.quantity)},' in line for h in holdings)
+
+
+# --- the report made in C (Collateral.line) against the Python path ----------------
+
+
+def _both(holdings: tuple[Holding, ...], frames: list[bytes]) -> int:
+    """Frame by frame, ``line`` (C, falling back to Python) and the Python path
+    give the same lines and leave the same state; the number of frames C made."""
+    slow, fast = Collateral(holdings), Collateral(holdings)
+    served = 0
+    for lines in frames:
+        newest = slow.lines(lines)
+        expected, warnings = None, []
+        if newest is not None:
+            report_, warnings = slow.report(newest)
+            expected = encode_collateral(report_)
+        got = fast.line(lines)
+        if got is None:
+            newest = fast.lines(lines)
+            got = None if newest is None else encode_collateral(fast.report(newest)[0])
+        else:
+            served += 1
+            assert warnings == []  # C serves only frames Python has nothing to warn about
+        assert got == expected
+    assert fast.latest == slow.latest
+    return served
+
+
+@settings(max_examples=150)
+@given(data=st.data(), holdings=speedup_cases.holdings_cases())
+def test_line_from_c_is_the_python_line_frame_after_frame(
+    data: st.DataObject, holdings: tuple[Holding, ...]
+) -> None:
+    held = tuple(h.asset for h in holdings)
+    frames = [
+        data.draw(speedup_cases.frame_lines(held if data.draw(st.integers(0, 3)) else ()))
+        for _ in range(data.draw(st.integers(1, 6)))
+    ]
+    _both(holdings, frames)
+
+
+def test_line_from_c_serves_a_steady_stream_and_keeps_the_state() -> None:
+    holdings = parse_holds(["BTC=1", "USDT=-1000", "ETH=0.25"])
+    frames = [
+        encode_assets(
+            [
+                _event("BTCUSD", t, f"6{t}.5", f"6{t}.25", f"6{t}.75"),
+                _event("ETHUSD", t, "2000.1", "1999.9", "2000.3"),
+                _event("USDTUSD", t, "0.9990", "0.9989", "0.99910000"),
+            ]
+        )
+        for t in range(1000, 1010)
+    ]
+    # The first report is Python's; every later frame is made in C.
+    assert _both(holdings, frames) == len(frames) - 1
+    # A frame without ETH (C declines), then an older BTC entry (C declines too).
+    stale = encode_assets(
+        [_event("BTCUSD", 5, "1", "1", "1"), _event("USDTUSD", 1011, "1", "1", "1")]
+    )
+    assert (
+        _both(
+            holdings,
+            [
+                *frames,
+                frames[0][: frames[0].index(b'{"type":"asset_index","symbol":"ETHUSD"')],
+                stale,
+            ],
+        )
+        == 9
+    )
+
+
+def test_replaced_holdings_go_back_to_python_until_valued() -> None:
+    frame = encode_assets([_event("BTCUSD", 1, "2", "1", "3"), _event("ETHUSD", 1, "5", "4", "6")])
+    tracker = Collateral(parse_holds(["BTC=1"]))
+    assert tracker.line(frame) is None  # nothing valued yet
+    tracker.report(tracker.lines(frame) or 0)
+    assert tracker.line(frame) is not None
+    tracker.replace(parse_holds(["BTC=1", "SOL=2"]))
+    assert tracker.line(frame) is None  # SOL was never valued
+    assert tracker.latest["BTCUSD"].index_price == "2"  # the frame C made is taken in

@@ -15,7 +15,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from binmon.protocol import decode_message
+from binmon.collateral import Holding, fast_holdings, parse_holds
+from binmon.jsonl import encode_assets
+from binmon.protocol import AssetIndex, decode_message
 from binmon.recording import SNAPSHOT_STREAM
 from tests import speedups_oracle
 from tests.exchange import ASSET, asset_frame
@@ -314,3 +316,125 @@ def test_a_replay_writes_only_what_the_python_path_would(tmp_path: Path) -> None
     assert result.exit_code == 0, result.stderr
     written = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(e["symbol"], e["event_time"]) for e in written] == [("ADAUSD", 5), ("BTCUSD", 6)]
+
+
+# --- collateral_line: the collateral report of one frame, made in C ----------------
+
+
+def _number_text(draw: st.DrawFn) -> str:
+    """A JSON number as an exchange (or an odd one) may write it."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.sampled_from(["0", "-0", "0.000", "-0.00", "1e5", "1E-3", "-2.5e1", "0.10"]))
+    whole = draw(st.integers(0, 10 ** draw(st.integers(1, 34))))
+    scale = draw(st.integers(0, 34 if kind == 1 else 10))
+    text = str(whole).rjust(scale + 1, "0")
+    text = f"{text[: len(text) - scale]}.{text[len(text) - scale :]}" if scale else text
+    return ("-" if kind == 2 else "") + text
+
+
+_NUMBER = st.composite(_number_text)()
+
+
+@st.composite
+def holdings_cases(draw: st.DrawFn) -> tuple[Holding, ...]:
+    assets = draw(st.lists(st.sampled_from(_ASSETS), min_size=1, max_size=4, unique=True))
+    quantities = st.one_of(
+        st.sampled_from(["0", "-0", "0.000", "-1000", "1", "-0.000000001", "999999999999999999"]),
+        _NUMBER.filter(lambda text: "e" not in text.lower()),
+    )
+    return parse_holds([f"{a}={draw(quantities)}" for a in assets])
+
+
+_ASSETS = ["BTC", "ETH", "USDT", "BNB"]
+
+
+@st.composite
+def frame_lines(draw: st.DrawFn, held: tuple[str, ...] = ()) -> bytes:
+    """One frame's finished asset_index lines (held symbols, others, repeats),
+    with an entry for each of ``held`` among them."""
+    entry = st.tuples(st.integers(995, 1005), _NUMBER, _NUMBER, _NUMBER)
+    others = st.tuples(st.sampled_from([*_ASSETS, "ADA", "SOL"]), entry)
+    entries = [(asset, *rest) for asset, rest in draw(st.lists(others, max_size=8))]
+    for asset in held:
+        entries.insert(draw(st.integers(0, len(entries))), (asset, *draw(entry)))
+    events = [
+        AssetIndex(f"{a}USD", t, i, "0", "0", b, k, "0", "0", b, k) for a, t, i, b, k in entries
+    ]
+    return encode_assets(events)
+
+
+def collateral_agrees(lines: bytes, holdings: tuple[Holding, ...], floor: int) -> bool:
+    """The C line is None or the Python path's; True when C made it."""
+    prepared = fast_holdings(holdings)
+    if prepared is None:
+        return False  # holdings the C code does not take: Python values every frame
+    got = speedups.collateral_line(lines, prepared, floor)
+    if got is None:
+        return False
+    line, newest = got
+    assert line == speedups_oracle.collateral(lines, holdings, floor)
+    assert newest == json.loads(line)["event_time"] >= floor
+    return True
+
+
+@settings(max_examples=500)
+@given(data=st.data(), holdings=holdings_cases(), floor=st.integers(990, 1005))
+def test_collateral_line_is_the_python_line_or_none(
+    data: st.DataObject, holdings: tuple[Holding, ...], floor: int
+) -> None:
+    # Mostly frames with every held asset in them: the ones C may serve.
+    held = tuple(h.asset for h in holdings) if data.draw(st.integers(0, 3)) else ()
+    collateral_agrees(data.draw(frame_lines(held)), holdings, floor)
+
+
+def test_collateral_line_of_real_looking_frames() -> None:
+    # The stand-in exchange's frame (exchange-like digits), by the accelerator.
+    made = fast(asset_frame(1000, ("ADAUSD", "BTCUSD", "USDTUSD")))
+    assert made is not None
+    lines = made[0]
+    for holds in (["BTC=1", "USDT=-1000"], ["ADA=0", "BTC=-0.5", "USDT=123456.789"], ["BTC=-0"]):
+        assert collateral_agrees(lines, parse_holds(holds), 1000)
+
+
+def _lines(*entries: tuple[str, int, str, str, str]) -> bytes:
+    """Finished lines of (symbol, event time, index, bid rate, ask rate) entries."""
+    return encode_assets(
+        [AssetIndex(s, t, i, "0", "0", b, a, "0", "0", b, a) for s, t, i, b, a in entries]
+    )
+
+
+_BTC, _USDT = ("BTCUSD", 1000, "1.5", "1.4", "1.6"), ("USDTUSD", 1000, "0.999", "0.998", "1")
+
+
+@pytest.mark.parametrize(
+    ("lines", "why"),
+    [
+        (_lines(_BTC), "USDTUSD is missing"),
+        (_lines(_USDT, ("BTCUSD", 999, "1", "1", "1")), "older than what is known"),
+        (_lines(_BTC, ("USDTUSD", 1000, "1", "1", "1e3")), "an exponent"),
+        (_lines(("BTCUSD", 1000, "1", "1" * 31, "1"), _USDT), "31 digits"),
+        (_lines(("BTCUSD", 1000, "1.", "1", "1"), _USDT), "not a plain decimal"),
+        (_lines(("BTCUSD", 10**19, "1", "1", "1"), _USDT), "an event time of 20 digits"),
+        (_lines(_BTC, _USDT).replace(b'"ask_rate":1,', b'"ask_rate":}'), "no ask rate"),
+    ],
+)
+def test_collateral_line_declines(lines: bytes, why: str) -> None:
+    holdings = parse_holds(["BTC=1", "USDT=-1000"])
+    prepared = fast_holdings(holdings)
+    assert prepared is not None
+    assert speedups.collateral_line(_lines(_BTC, _USDT), prepared, 1000) is not None
+    assert speedups.collateral_line(lines, prepared, 1000) is None, why
+
+
+def test_collateral_line_declines_what_could_overflow() -> None:
+    big = "9" * 30
+    lines = _lines(("BTCUSD", 1, big, big, big))
+    # 10**17 × 10**30 does not fit 128 bits: declined, where Python still values it.
+    holdings = parse_holds(["BTC=" + "9" * 17])
+    prepared = fast_holdings(holdings)
+    assert prepared is not None
+    assert speedups.collateral_line(lines, prepared, 0) is None
+    assert speedups_oracle.collateral(lines, holdings, 0) is not None
+    # 30 digits by 8: fits, and is exact.
+    assert collateral_agrees(lines, parse_holds(["BTC=99999999"]), 0)

@@ -170,3 +170,43 @@ def test_a_hostile_asset_name_is_warned_about_as_text() -> None:
     Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
     assert "\\x1b[2J\\x9bX is not valued" in err.getvalue()
     assert "\x1b" not in err.getvalue() and "\x9b" not in err.getvalue()
+
+
+def _json_lines(frames: list[str], holds: list[str], *also: Consumer) -> tuple[bytes, Collateral]:
+    out = io.BytesIO()
+    diag = Diagnostics(io.StringIO())
+    fanout = Fanout([JsonLinesSink(out), *also])
+    tracker = Collateral(parse_holds(holds))
+    fanout.add(CollateralConsumer(tracker, fanout, diag))
+    feed = Feed(fanout, diag)
+    status = StreamStatus("asset index")
+    for frame in frames:
+        feed.message(frame, status)
+    return out.getvalue(), tracker
+
+
+def test_json_only_reports_are_made_in_c_and_read_the_same() -> None:
+    frames = [
+        asset_frame(t, symbols)
+        for t, symbols in (
+            (1000, ("ADAUSD", "BTCUSD")),
+            (2000, ("BTCUSD", "USDTUSD")),
+            (3000, ("BTCUSD", "USDTUSD", "ADAUSD")),
+            (4000, ("USDTUSD",)),
+            (5000, ("ADAUSD", "BTCUSD", "USDTUSD")),
+        )
+    ]
+    holds = ["BTC=1", "USDT=-1000"]
+    # A reader of reports (like the metrics) keeps the whole report in Python.
+    reports = Reports()
+    python, python_tracker = _json_lines(frames, holds, reports)
+    c, c_tracker = _json_lines(frames, holds)
+    assert c == python and c.count(b'"type":"collateral"') == 5
+    assert c_tracker._pending is not None  # the last frame's report was made in C
+    assert c_tracker.latest == python_tracker.latest
+    assert [r.event_time for r in reports.reports] == [1000, 2000, 3000, 4000, 5000]
+
+
+def test_only_line_takers_let_the_report_be_made_in_c() -> None:
+    assert Fanout([JsonLinesSink(io.BytesIO())]).takes_encoded_collateral
+    assert not Fanout([JsonLinesSink(io.BytesIO()), Reports()]).takes_encoded_collateral
