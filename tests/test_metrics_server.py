@@ -290,3 +290,15 @@ def test_exporter_process_is_quiet_on_stdout_and_ends_0_on_sigterm(exchange: Fak
         process.kill()
     assert process.returncode == 0
     assert stdout == b""
+
+
+def test_exporter_takes_the_contract_filters_that_narrow_its_alerts_and_metrics() -> None:
+    from click.testing import CliRunner
+
+    from binmon.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["exporter", "--help"]).output
+    for flag in ("--status", "--type", "--market", "--changes-only", "--symbol"):
+        assert flag in help_text
+    bad = CliRunner().invoke(cli, ["exporter", "--market", "eu"])
+    assert bad.exit_code == 2

@@ -12,6 +12,7 @@ from binmon.commands.options import (
     alert_options,
     collect_stream_options,
     connection_options,
+    contract_filter_options,
     hold_option,
     listen_option,
     position_option,
@@ -39,6 +40,7 @@ Alerting rules and a systemd unit: contrib/ in the source tree (README, "Unatten
 )
 @listen_option(f"{LISTEN_HOST}:{LISTEN_PORT}")
 @alert_options
+@contract_filter_options
 @symbol_option
 @connection_options
 @verbosity_options
