@@ -27,21 +27,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from benchmarks.frames import ASSETS_PER_FRAME, message
 from benchmarks.harness import ROOT, Section, binmon_command, child_env, median, spread
-
-ASSETS = tuple(f"A{n:02d}USD" for n in range(20))
-ASSET = {
-    "e": "assetIndexUpdate",
-    "i": "0.27462452",
-    "b": "0.10000000",
-    "a": "0.10000000",
-    "B": "0.24716207",
-    "A": "0.30208698",
-    "q": "0.05000000",
-    "g": "0.05000000",
-    "Q": "0.26089330",
-    "G": "0.28835575",
-}
 
 
 def _listing(k: int) -> str:
@@ -57,11 +44,6 @@ def _listing(k: int) -> str:
         "bks": [],
     }
     return json.dumps({"stream": "!contractInfo", "data": data}, separators=(",", ":"))
-
-
-def _asset_frame(k: int) -> str:
-    data = [dict(ASSET, E=1_700_000_000_000 + k, s=s) for s in ASSETS]
-    return json.dumps({"stream": "!assetIndex@arr", "data": data}, separators=(",", ":"))
 
 
 class Exchange:
@@ -195,10 +177,10 @@ def _lines_per_second(cmd: list[str], expected: int) -> tuple[float, int]:
 
 
 def burst(section: Section, exchange: Exchange, runs: int, frames: int = 40_000) -> float:
-    exchange.asset_frames = [_asset_frame(k) for k in range(frames)]
+    exchange.asset_frames = [message(k).decode() for k in range(frames)]
     exchange.contract_frames = [_listing(k) for k in range(1000)]
     exchange.contract_gap = 0.0
-    expected = frames * len(ASSETS) + 1000
+    expected = frames * ASSETS_PER_FRAME + 1000
     base = [*binmon_command(), "watch", "--json", *exchange.args()]
     with_alerts = [*base, "--alert", "listing", "--exec", "sleep 5"]
     plain: list[float] = []
