@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from click.testing import CliRunner
 
 from binmon.cli import cli
+from binmon.protocol import ContractInfo, decode_message
 from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig
 from binmon.signed_rest import Credentials
 from tests.exchange import FakeExchange, asset_frame
@@ -138,14 +142,70 @@ def _comparable_rest(item: Any) -> list[tuple[Any, ...]]:
     ]  # fmt: skip
 
 
+class LadderWatch:
+    """Every ladder the server publishes on !contractInfo while it runs, per
+    symbol, from a WebSocket of its own: what a seed taken meanwhile may be."""
+
+    def __init__(self, served: Served) -> None:
+        self.url = f"ws://127.0.0.1:{served.port}/market/stream?streams=!contractInfo"
+        self.ladders: dict[str, list[list[tuple[Any, ...]]]] = {}
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+
+    def __enter__(self) -> LadderWatch:
+        self.thread = threading.Thread(target=asyncio.run, args=(self._watch(),), daemon=True)
+        self.thread.start()
+        assert self.connected.wait(10), "could not watch the contract stream"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+    async def _watch(self) -> None:
+        async with aiohttp.ClientSession() as session, session.ws_connect(self.url) as ws:
+            self.connected.set()
+            while not self.stop.is_set():
+                try:
+                    message = await ws.receive(timeout=0.1)
+                except TimeoutError:
+                    continue
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                for event in decode_message(message.data).events:
+                    if isinstance(event, ContractInfo) and event.brackets:
+                        ladder = [
+                            (b.bracket, Decimal(b.notional_floor), Decimal(b.notional_cap),
+                             Decimal(b.maint_margin_ratio), Decimal(b.cum),
+                             Decimal(b.max_leverage))
+                            for b in event.brackets
+                        ]  # fmt: skip
+                        self.ladders.setdefault(event.symbol, []).append(ladder)
+
+
+_FIELDS = ("notional_floor", "notional_cap", "maint_margin_ratio", "cum", "max_leverage")
+
+
+def _diffed_from(ladder: list[tuple[Any, ...]], changes: list[dict[str, Any]]) -> bool:
+    """True when every bracket change's old value is this ladder's."""
+    old = {b[0]: b for b in ladder}
+    return all(
+        c["bracket"] in old and old[c["bracket"]][1 + _FIELDS.index(c["field"])] == c["old"]
+        for c in changes
+        if c["field"] in _FIELDS
+    )
+
+
 def test_positions_and_seeded_brackets_with_a_key(served: Served) -> None:
     positions = [f"--position={s}=250000" for s in _symbols(served)]
-    # binmon reads its own snapshot between these two: each symbol's seed is one of them.
-    before = _rest_ladders(served)
-    code, out, err = invoke(
-        "contracts", "--json", "--duration", "3", *positions, *served.args(), env=KEYS
-    )
-    after = _rest_ladders(served)
+    # binmon reads its own snapshot between these two: each symbol's seed is
+    # `before` or a ladder published after it (which the watch sees).
+    with LadderWatch(served) as watch:
+        before = _rest_ladders(served)
+        code, out, err = invoke(
+            "contracts", "--json", "--duration", "3", *positions, *served.args(), env=KEYS
+        )
+        after = _rest_ladders(served)
     assert code == 0, err
     seen: set[str] = set()
     moved = first_compared = 0
@@ -157,17 +217,8 @@ def test_positions_and_seeded_brackets_with_a_key(served: Served) -> None:
             assert all(c["field"] != "min_leverage" for c in bracket_changes)
             if bracket_changes:
                 # What it was compared with: the seed, from before the change.
-                old = {b[0]: b for b in _comparable_rest(before[symbol])}
-                fields = (
-                    "notional_floor",
-                    "notional_cap",
-                    "maint_margin_ratio",
-                    "cum",
-                    "max_leverage",
-                )
-                for c in bracket_changes:
-                    if c["field"] in fields:
-                        assert old[c["bracket"]][1 + fields.index(c["field"])] == c["old"], line
+                seeds = [_comparable_rest(before[symbol]), *watch.ladders.get(symbol, [])]
+                assert any(_diffed_from(ladder, bracket_changes) for ladder in seeds), line
                 first_compared += 1
             elif _comparable_rest(before[symbol]) == _comparable_rest(after[symbol]):
                 # Unchanged around the run: binmon's seed was this ladder. (A ladder the
