@@ -59,7 +59,7 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
     from binmon.jsonl import encode_assets
     from binmon.sinks import JsonLinesSink
     from binmon.status import StreamStatus
-    from binmon.valuation import CollateralConsumer
+    from binmon.valuation import attach
 
     messages = wire.messages(frames)
     events = frames * wire.ASSETS_PER_FRAME
@@ -113,8 +113,8 @@ def run(section: Section, frames: int = 2000, passes: int = 7, spy_frames: int =
         diag = Diagnostics(io.StringIO())
         outputs = Fanout([JsonLinesSink(devnull)])
         holdings = parse_holds(["BTC=1", "USDT=-1000"])
-        outputs.add(CollateralConsumer(Collateral(holdings), outputs, diag))
-        feed = Feed(outputs, diag)
+        encoders = attach(Collateral(holdings), outputs, diag)
+        feed = Feed(outputs, diag, encoders=encoders)
         status = StreamStatus("asset index")
         message = feed.message
         for m in messages:

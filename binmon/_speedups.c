@@ -7,8 +7,11 @@
  * recorded_asset_index_lines(line) does the same for one recording line: the
  * envelope plus "recv_time", which the replay requires, on an asset index
  * stream (the replay routes every other stream elsewhere).
+ * valued_asset_index_lines and valued_recorded_asset_index_lines do the same
+ * and, in the same call, append the frame's "collateral" line for --hold
+ * (see "the collateral line" below).
  *
- * Both accept a strict subset of what the Python path accepts and return
+ * All accept a strict subset of what the Python path accepts and return
  * None for anything else (escapes, unknown fields, odd symbols, whitespace
  * inside values, ...): the caller then takes the pure-Python path, which is
  * the reference. tests/test_speedups.py checks the two agree byte for byte,
@@ -232,175 +235,21 @@ static int parse_elem(Cur *c, Elem *e)
     return seen == (1u << NFIELDS) - 1;
 }
 
-static PyObject *encode(PyObject *arg, int recorded)
-{
-    const char *buf;
-    Py_ssize_t size;
-    if (PyUnicode_Check(arg)) {
-        buf = PyUnicode_AsUTF8AndSize(arg, &size);
-        if (buf == NULL) {
-            /* Not encodable (a lone surrogate): the Python path judges it. */
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-    }
-    else if (PyBytes_Check(arg)) {
-        buf = PyBytes_AS_STRING(arg);
-        size = PyBytes_GET_SIZE(arg);
-    }
-    else {
-        Py_RETURN_NONE;
-    }
 
-    Cur c = {buf, buf + size};
-    Elem stack_elems[32];
-    Elem *elems = stack_elems;
-    Py_ssize_t count = 0, capacity = 32;
-    const char *stream = NULL;
-    Py_ssize_t stream_len = 0;
-    int have_data = 0, have_recv_time = 0;
-    PyObject *result = NULL;
-
-    if (!take(&c, '{'))
-        goto decline;
-    for (;;) {
-        const char *key;
-        Py_ssize_t klen;
-        if (!plain_string(&c, &key, &klen) || !take(&c, ':'))
-            goto decline;
-        if (klen == 6 && memcmp(key, "stream", 6) == 0 && stream == NULL) {
-            if (!plain_string(&c, &stream, &stream_len))
-                goto decline;
-        }
-        else if (klen == 4 && memcmp(key, "data", 4) == 0 && !have_data) {
-            have_data = 1;
-            skip_ws(&c);
-            int array = take(&c, '[');
-            for (;;) {
-                if (count == capacity) {
-                    Py_ssize_t grown = capacity > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : capacity * 2;
-                    /* PyMem_New refuses a size that overflows: NULL, as for no memory. */
-                    Elem *bigger = PyMem_New(Elem, (size_t)grown);
-                    if (bigger == NULL) {
-                        PyErr_NoMemory();
-                        goto done;
-                    }
-                    memcpy(bigger, elems, sizeof(Elem) * (size_t)count);
-                    if (elems != stack_elems)
-                        PyMem_Free(elems);
-                    elems = bigger;
-                    capacity = grown;
-                }
-                if (!parse_elem(&c, &elems[count]))
-                    goto decline;
-                count++;
-                if (!array)
-                    break;
-                if (take(&c, ','))
-                    continue;
-                if (take(&c, ']'))
-                    break;
-                goto decline;
-            }
-        }
-        else if (recorded && klen == 9 && memcmp(key, "recv_time", 9) == 0 && !have_recv_time) {
-            /* A recording line is an envelope with its receive time. */
-            const char *digits;
-            Py_ssize_t ndigits;
-            long long recv_time;
-            if (!plain_integer(&c, &digits, &ndigits, &recv_time))
-                goto decline;
-            have_recv_time = 1;
-        }
-        else {
-            goto decline;
-        }
-        if (take(&c, ','))
-            continue;
-        if (take(&c, '}'))
-            break;
-        goto decline;
-    }
-    skip_ws(&c);
-    if (c.p != c.end || stream == NULL || count == 0)
-        goto decline;
-    if (recorded && (!have_recv_time || !asset_index_stream(stream, stream_len)))
-        goto decline;
-
-    {
-        /* Summed with a check at every step, so that it cannot wrap (a line
-           too long to build is declined: the Python path judges it). */
-        Py_ssize_t total = 0;
-        for (Py_ssize_t k = 0; k < count; k++) {
-            if (total > PY_SSIZE_T_MAX - pieces_total)
-                goto decline;
-            total += pieces_total;
-            for (int j = 0; j < 11; j++) {
-                Py_ssize_t n = elems[k].n[ORDER[j]];
-                if (total > PY_SSIZE_T_MAX - n)
-                    goto decline;
-                total += n;
-            }
-        }
-        PyObject *out = PyBytes_FromStringAndSize(NULL, total);
-        if (out == NULL)
-            goto done;
-        char *w = PyBytes_AS_STRING(out);
-        for (Py_ssize_t k = 0; k < count; k++) {
-            for (int j = 0; j < 11; j++) {
-                memcpy(w, PIECES[j], (size_t)piece_len[j]);
-                w += piece_len[j];
-                int f = ORDER[j];
-                memcpy(w, elems[k].v[f], (size_t)elems[k].n[f]);
-                w += elems[k].n[f];
-            }
-            memcpy(w, PIECES[11], (size_t)piece_len[11]);
-            w += piece_len[11];
-        }
-        PyObject *name = PyUnicode_DecodeUTF8(stream, stream_len, NULL);
-        if (name == NULL) {
-            /* Not valid UTF-8: let the Python path judge the frame. */
-            PyErr_Clear();
-            Py_DECREF(out);
-            goto decline;
-        }
-        result = Py_BuildValue(
-            "(NnLLN)", out, count, elems[0].event_time, elems[count - 1].event_time, name);
-    }
-
-    goto done;
-
-decline:
-    result = Py_None;
-    Py_INCREF(result);
-
-done:
-    if (elems != stack_elems)
-        PyMem_Free(elems);
-    return result;
-}
-
-static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
-{
-    return encode(arg, 0);
-}
-
-static PyObject *recorded_asset_index_lines(PyObject *self, PyObject *arg)
-{
-    return encode(arg, 1);
-}
-
-/* ---- collateral_line ---------------------------------------------------
+/* ---- the collateral line ------------------------------------------------
  *
- * collateral_line(lines, holdings, floor) values the holdings at the entries
- * of one frame's finished asset_index lines and returns the finished
- * "collateral" line and the newest held event time, exactly as
+ * valued_asset_index_lines(message, holdings, floor) and its recorded twin
+ * encode a frame as asset_index_lines does and, in the same call, value the
+ * holdings at the frame's entries: when it can be sure of it, the finished
+ * "collateral" line is appended to the frame's lines, exactly as
  * binmon.collateral (Decimal under a trapping context) and
- * binmon.jsonl.encode_collateral would write them. holdings is a tuple of
- * (needle, prefix, quantity coefficient, quantity scale, short). Returns None
- * whenever it cannot be sure: a held symbol missing from the frame, an entry
- * older than floor (Collateral keeps the newer one it knows), a number that is
- * not a short plain decimal, anything that could overflow 128 bits.
+ * binmon.jsonl.encode_collateral would write it, and the newest held event
+ * time is returned with it (else None there, and no line: Python values the
+ * frame). holdings is a tuple of (needle, prefix, quantity coefficient,
+ * quantity scale, short), made by binmon.collateral.fast_holdings. It cannot
+ * be sure when a held symbol is missing from the frame, an entry is older
+ * than floor (Collateral keeps the newer one it knows), a number is not a
+ * short plain decimal, or anything could overflow 128 bits.
  */
 #define MAX_HOLDINGS 32
 #define MAX_DIGITS 30 /* < 10^30: products of two still fit, with checks */
@@ -530,142 +379,124 @@ static char *put(char *w, const char *s, Py_ssize_t n)
     memcpy(w, s, (size_t)n);
     return w + n;
 }
-
-/* What every needle starts with (binmon.collateral.needle): one scan for it
- * finds the last occurrence of every needle, as bytes.rfind would. */
+/* What every needle starts with (binmon.collateral.needle), and ends with. */
 static const char SYMBOL_KEY[] = "\"symbol\":\"";
 #define SYMBOL_KEY_LEN ((Py_ssize_t)(sizeof SYMBOL_KEY - 1))
 
-/* A literal, then [^,]+ (or [^,}]+ when brace_ends): binmon.collateral._ENTRY, piece by piece. */
-static int field_after(Cur *c, const char *lit, int brace_ends, const char **v, Py_ssize_t *n)
-{
-    size_t k = strlen(lit);
-    if ((size_t)(c->end - c->p) < k || memcmp(c->p, lit, k) != 0)
-        return 0;
-    c->p += k;
-    const char *start = c->p;
-    while (c->p < c->end && *c->p != ',' && !(brace_ends && *c->p == '}'))
-        c->p++;
-    *v = start;
-    *n = c->p - start;
-    return *n > 0;
-}
+typedef struct {
+    const char *symbol, *prefix;
+    Py_ssize_t symbol_n, prefix_n;
+    long long coefficient;
+    int scale, is_short;
+} Holding;
 
 typedef struct {
-    const char *prefix;
-    Py_ssize_t prefix_n;
     const char *index, *rate;
     Py_ssize_t index_n, rate_n;
     Num value, haircut;
 } Row;
 
-static PyObject *collateral_line(PyObject *self, PyObject *args)
+typedef struct {
+    Holding holdings[MAX_HOLDINGS];
+    Row rows[MAX_HOLDINGS];
+    Py_ssize_t count;
+    Num total_value, total_haircut;
+    long long newest;
+    Py_ssize_t need; /* an upper bound of the line's length */
+} Valuation;
+
+/* The holdings argument into v: 1, 0 to decline, -1 with an exception set. */
+static int load_holdings(PyObject *holdings, Valuation *v)
 {
-    const char *data;
-    Py_ssize_t size;
-    PyObject *holdings;
-    long long floor;
-    if (!PyArg_ParseTuple(args, "y#O!L", &data, &size, &PyTuple_Type, &holdings, &floor))
-        return NULL;
+    if (!PyTuple_Check(holdings)) {
+        PyErr_SetString(PyExc_TypeError, "holdings must be a tuple");
+        return -1;
+    }
     Py_ssize_t count = PyTuple_GET_SIZE(holdings);
     if (count < 1 || count > MAX_HOLDINGS)
-        Py_RETURN_NONE;
-    Row rows[MAX_HOLDINGS];
-    Num total_value = {0, 0}, total_haircut = {0, 0};
-    long long newest = -1;
-    Py_ssize_t need = 96;
-    const char *needles[MAX_HOLDINGS], *prefixes[MAX_HOLDINGS], *found[MAX_HOLDINGS];
-    Py_ssize_t needle_ns[MAX_HOLDINGS], prefix_ns[MAX_HOLDINGS];
-    long long coefficients[MAX_HOLDINGS];
-    int scales[MAX_HOLDINGS], shorts[MAX_HOLDINGS];
+        return 0;
     for (Py_ssize_t h = 0; h < count; h++) {
         PyObject *item = PyTuple_GET_ITEM(holdings, h);
+        Holding *d = &v->holdings[h];
+        const char *needle;
+        Py_ssize_t needle_n;
         if (!PyTuple_Check(item)) {
             PyErr_SetString(PyExc_TypeError, "a holding must be a tuple");
-            return NULL;
+            return -1;
         }
-        if (!PyArg_ParseTuple(item, "y#y#Lip", &needles[h], &needle_ns[h], &prefixes[h],
-                              &prefix_ns[h], &coefficients[h], &scales[h], &shorts[h]))
-            return NULL;
-        if (scales[h] < 0 || scales[h] > MAX_DIGITS || needle_ns[h] < SYMBOL_KEY_LEN ||
-            memcmp(needles[h], SYMBOL_KEY, (size_t)SYMBOL_KEY_LEN) != 0)
-            Py_RETURN_NONE;
-        found[h] = NULL;
+        if (!PyArg_ParseTuple(item, "y#y#Lip", &needle, &needle_n, &d->prefix, &d->prefix_n,
+                              &d->coefficient, &d->scale, &d->is_short))
+            return -1;
+        /* "symbol":"<SYMBOL>", */
+        if (d->scale < 0 || d->scale > MAX_DIGITS || needle_n < SYMBOL_KEY_LEN + 3 ||
+            memcmp(needle, SYMBOL_KEY, (size_t)SYMBOL_KEY_LEN) != 0 ||
+            memcmp(needle + needle_n - 2, "\",", 2) != 0)
+            return 0;
+        d->symbol = needle + SYMBOL_KEY_LEN;
+        d->symbol_n = needle_n - SYMBOL_KEY_LEN - 2;
     }
-    const char *end = data + size;
-    /* memchr for its 'l', which no other key or value of these lines has
-     * (symbols are upper case): memmem's set-up on every call costs more. */
-    for (const char *p = data + 6; p < end;) {
-        const char *l = memchr(p, 'l', (size_t)(end - p));
-        if (l == NULL)
-            break;
-        p = l + 1;
-        const char *q = l - 6;
-        if (end - q < SYMBOL_KEY_LEN || memcmp(q, SYMBOL_KEY, (size_t)SYMBOL_KEY_LEN) != 0)
-            continue;
-        for (Py_ssize_t h = 0; h < count; h++) {
-            if (end - q >= needle_ns[h] && memcmp(q, needles[h], (size_t)needle_ns[h]) == 0)
-                found[h] = q;
+    v->count = count;
+    return 1;
+}
+
+/* Holding h valued at one entry's text; 0 to decline. */
+static int value_row(Valuation *v, Py_ssize_t h, long long time, long long floor,
+                     const char *index_s, Py_ssize_t index_n, const char *bid_s,
+                     Py_ssize_t bid_n, const char *ask_s, Py_ssize_t ask_n)
+{
+    const Holding *d = &v->holdings[h];
+    if (time < floor)
+        return 0;
+    if (time > v->newest)
+        v->newest = time;
+    const char *rate_s = d->is_short ? ask_s : bid_s;
+    Py_ssize_t rate_n = d->is_short ? ask_n : bid_n;
+    Num quantity = {(__int128)d->coefficient, d->scale}, index, rate, worth, at_index, haircut;
+    if (!plain_decimal(index_s, index_n, &index) || !plain_decimal(rate_s, rate_n, &rate) ||
+        !mul(quantity, rate, &worth) || !mul(quantity, index, &at_index) ||
+        !add(at_index, worth, 1, &haircut) || !add(v->total_value, worth, 0, &v->total_value) ||
+        !add(v->total_haircut, haircut, 0, &v->total_haircut))
+        return 0;
+    v->rows[h] = (Row){index_s, rate_s, index_n, rate_n, worth, haircut};
+    v->need += d->prefix_n + index_n + rate_n + 2 * NUM_CHARS + 32;
+    return 1;
+}
+
+/* Every holding valued at its last entry in elems: 1, or 0 to decline. */
+static int value_elems(Valuation *v, const Elem *elems, Py_ssize_t count, long long floor)
+{
+    v->total_value = v->total_haircut = (Num){0, 0};
+    v->newest = -1;
+    v->need = 96 + 2 * NUM_CHARS + 24;
+    for (Py_ssize_t h = 0; h < v->count; h++) {
+        const Holding *d = &v->holdings[h];
+        const Elem *e = NULL;
+        /* The newest occurrence wins, as it would event by event. */
+        for (Py_ssize_t k = count - 1; k >= 0; k--) {
+            if (elems[k].n[F_s] == d->symbol_n &&
+                memcmp(elems[k].v[F_s], d->symbol, (size_t)d->symbol_n) == 0) {
+                e = &elems[k];
+                break;
+            }
         }
+        if (e == NULL || !value_row(v, h, e->event_time, floor, e->v[F_i], e->n[F_i], e->v[F_B],
+                                    e->n[F_B], e->v[F_A], e->n[F_A]))
+            return 0;
     }
-    for (Py_ssize_t h = 0; h < count; h++) {
-        const char *needle = needles[h], *prefix = prefixes[h];
-        Py_ssize_t needle_n = needle_ns[h], prefix_n = prefix_ns[h];
-        long long coefficient = coefficients[h];
-        int scale = scales[h], is_short = shorts[h];
-        const char *at = found[h];
-        if (at == NULL)
-            Py_RETURN_NONE;
-        (void)needle;
-        Cur c = {at + needle_n, end};
-        const char *time_s, *index_s, *skip, *bid_s, *ask_s;
-        Py_ssize_t time_n, index_n, skip_n, bid_n, ask_n;
-        if (!field_after(&c, "\"event_time\":", 0, &time_s, &time_n) ||
-            !field_after(&c, ",\"index_price\":", 0, &index_s, &index_n) ||
-            !field_after(&c, ",\"bid_buffer\":", 0, &skip, &skip_n) ||
-            !field_after(&c, ",\"ask_buffer\":", 0, &skip, &skip_n) ||
-            !field_after(&c, ",\"bid_rate\":", 0, &bid_s, &bid_n) ||
-            !field_after(&c, ",\"ask_rate\":", 1, &ask_s, &ask_n))
-            Py_RETURN_NONE;
-        if (time_n > 18)
-            Py_RETURN_NONE;
-        long long time = 0;
-        for (Py_ssize_t i = 0; i < time_n; i++) {
-            if (!is_digit(time_s[i]))
-                Py_RETURN_NONE;
-            time = time * 10 + (time_s[i] - '0');
-        }
-        if (time < floor)
-            Py_RETURN_NONE;
-        if (time > newest)
-            newest = time;
-        Num quantity = {(__int128)coefficient, scale}, index, rate, worth, at_index, haircut;
-        const char *rate_s = is_short ? ask_s : bid_s;
-        Py_ssize_t rate_n = is_short ? ask_n : bid_n;
-        if (!plain_decimal(index_s, index_n, &index) || !plain_decimal(rate_s, rate_n, &rate) ||
-            !mul(quantity, rate, &worth) || !mul(quantity, index, &at_index) ||
-            !add(at_index, worth, 1, &haircut) || !add(total_value, worth, 0, &total_value) ||
-            !add(total_haircut, haircut, 0, &total_haircut))
-            Py_RETURN_NONE;
-        rows[h] = (Row){prefix, prefix_n, index_s, rate_s, index_n, rate_n, worth, haircut};
-        need += prefix_n + index_n + rate_n + 2 * NUM_CHARS + 32;
-    }
-    if (total_value.scale > NUM_CHARS - 8 || total_haircut.scale > NUM_CHARS - 8)
-        Py_RETURN_NONE;
-    need += 2 * NUM_CHARS + 24;
-    PyObject *line = PyBytes_FromStringAndSize(NULL, need);
-    if (line == NULL)
-        return NULL;
-    char *start = PyBytes_AS_STRING(line), *w = start;
+    return v->total_value.scale <= NUM_CHARS - 8 && v->total_haircut.scale <= NUM_CHARS - 8;
+}
+
+static char *put_collateral(char *w, const Valuation *v)
+{
     static const char head[] = "{\"type\":\"collateral\",\"event_time\":";
     w = put(w, head, (Py_ssize_t)(sizeof head - 1));
-    w = put_num(w, (Num){newest, 0});
+    w = put_num(w, (Num){v->newest, 0});
     w = put(w, ",\"assets\":[", 11);
-    for (Py_ssize_t h = 0; h < count; h++) {
-        Row *r = &rows[h];
+    for (Py_ssize_t h = 0; h < v->count; h++) {
+        const Row *r = &v->rows[h];
         if (h)
             *w++ = ',';
-        w = put(w, r->prefix, r->prefix_n);
+        w = put(w, v->holdings[h].prefix, v->holdings[h].prefix_n);
         w = put(w, r->index, r->index_n);
         w = put(w, ",\"rate\":", 8);
         w = put(w, r->rate, r->rate_n);
@@ -676,21 +507,225 @@ static PyObject *collateral_line(PyObject *self, PyObject *args)
         *w++ = '}';
     }
     w = put(w, "],\"total_value\":", 16);
-    w = put_num(w, total_value);
+    w = put_num(w, v->total_value);
     w = put(w, ",\"total_haircut\":", 17);
-    w = put_num(w, total_haircut);
-    w = put(w, "}\n", 2);
-    if (_PyBytes_Resize(&line, w - start) < 0)
-        return NULL;
-    PyObject *time = PyLong_FromLongLong(newest);
-    if (time == NULL) {
-        Py_DECREF(line);
+    w = put_num(w, v->total_haircut);
+    return put(w, "}\n", 2);
+}
+
+/* One frame into its lines. With holdings (valued: the six-item shape), v
+ * holds them, or is NULL when they were declined; the lines then end with the
+ * collateral line whenever the frame could be valued. */
+static PyObject *encode(PyObject *arg, int recorded, int valued, Valuation *v, long long floor)
+{
+    const char *buf;
+    Py_ssize_t size;
+    if (PyUnicode_Check(arg)) {
+        buf = PyUnicode_AsUTF8AndSize(arg, &size);
+        if (buf == NULL) {
+            /* Not encodable (a lone surrogate): the Python path judges it. */
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    else if (PyBytes_Check(arg)) {
+        buf = PyBytes_AS_STRING(arg);
+        size = PyBytes_GET_SIZE(arg);
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+
+    Cur c = {buf, buf + size};
+    Elem stack_elems[32];
+    Elem *elems = stack_elems;
+    Py_ssize_t count = 0, capacity = 32;
+    const char *stream = NULL;
+    Py_ssize_t stream_len = 0;
+    int have_data = 0, have_recv_time = 0;
+    PyObject *result = NULL;
+
+    if (!take(&c, '{'))
+        goto decline;
+    for (;;) {
+        const char *key;
+        Py_ssize_t klen;
+        if (!plain_string(&c, &key, &klen) || !take(&c, ':'))
+            goto decline;
+        if (klen == 6 && memcmp(key, "stream", 6) == 0 && stream == NULL) {
+            if (!plain_string(&c, &stream, &stream_len))
+                goto decline;
+        }
+        else if (klen == 4 && memcmp(key, "data", 4) == 0 && !have_data) {
+            have_data = 1;
+            skip_ws(&c);
+            int array = take(&c, '[');
+            for (;;) {
+                if (count == capacity) {
+                    Py_ssize_t grown = capacity > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : capacity * 2;
+                    /* PyMem_New refuses a size that overflows: NULL, as for no memory. */
+                    Elem *bigger = PyMem_New(Elem, (size_t)grown);
+                    if (bigger == NULL) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    memcpy(bigger, elems, sizeof(Elem) * (size_t)count);
+                    if (elems != stack_elems)
+                        PyMem_Free(elems);
+                    elems = bigger;
+                    capacity = grown;
+                }
+                if (!parse_elem(&c, &elems[count]))
+                    goto decline;
+                count++;
+                if (!array)
+                    break;
+                if (take(&c, ','))
+                    continue;
+                if (take(&c, ']'))
+                    break;
+                goto decline;
+            }
+        }
+        else if (recorded && klen == 9 && memcmp(key, "recv_time", 9) == 0 && !have_recv_time) {
+            /* A recording line is an envelope with its receive time. */
+            const char *digits;
+            Py_ssize_t ndigits;
+            long long recv_time;
+            if (!plain_integer(&c, &digits, &ndigits, &recv_time))
+                goto decline;
+            have_recv_time = 1;
+        }
+        else {
+            goto decline;
+        }
+        if (take(&c, ','))
+            continue;
+        if (take(&c, '}'))
+            break;
+        goto decline;
+    }
+    skip_ws(&c);
+    if (c.p != c.end || stream == NULL || count == 0)
+        goto decline;
+    if (recorded && (!have_recv_time || !asset_index_stream(stream, stream_len)))
+        goto decline;
+
+    {
+        /* Summed with a check at every step, so that it cannot wrap (a line
+           too long to build is declined: the Python path judges it). */
+        Py_ssize_t total = 0;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            if (total > PY_SSIZE_T_MAX - pieces_total)
+                goto decline;
+            total += pieces_total;
+            for (int j = 0; j < 11; j++) {
+                Py_ssize_t n = elems[k].n[ORDER[j]];
+                if (total > PY_SSIZE_T_MAX - n)
+                    goto decline;
+                total += n;
+            }
+        }
+        int with_line = v != NULL && value_elems(v, elems, count, floor);
+        if (with_line) {
+            if (total > PY_SSIZE_T_MAX - v->need)
+                with_line = 0;
+            else
+                total += v->need;
+        }
+        PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+        if (out == NULL)
+            goto done;
+        char *start = PyBytes_AS_STRING(out), *w = start;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            for (int j = 0; j < 11; j++) {
+                memcpy(w, PIECES[j], (size_t)piece_len[j]);
+                w += piece_len[j];
+                int f = ORDER[j];
+                memcpy(w, elems[k].v[f], (size_t)elems[k].n[f]);
+                w += elems[k].n[f];
+            }
+            memcpy(w, PIECES[11], (size_t)piece_len[11]);
+            w += piece_len[11];
+        }
+        if (with_line) {
+            /* The bound is a few hundred bytes over: shrinking is cheap. */
+            w = put_collateral(w, v);
+            if (_PyBytes_Resize(&out, w - start) < 0)
+                goto done;
+        }
+        PyObject *name = PyUnicode_DecodeUTF8(stream, stream_len, NULL);
+        if (name == NULL) {
+            /* Not valid UTF-8: let the Python path judge the frame. */
+            PyErr_Clear();
+            Py_DECREF(out);
+            goto decline;
+        }
+        if (!valued) {
+            result = Py_BuildValue(
+                "(NnLLN)", out, count, elems[0].event_time, elems[count - 1].event_time, name);
+        }
+        else {
+            PyObject *newest = with_line ? PyLong_FromLongLong(v->newest) : Py_None;
+            if (newest == NULL) {
+                Py_DECREF(out);
+                Py_DECREF(name);
+                goto done;
+            }
+            if (!with_line)
+                Py_INCREF(newest);
+            result = Py_BuildValue("(NnLLNN)", out, count, elems[0].event_time,
+                                   elems[count - 1].event_time, name, newest);
+        }
+    }
+
+    goto done;
+
+decline:
+    result = Py_None;
+    Py_INCREF(result);
+
+done:
+    if (elems != stack_elems)
+        PyMem_Free(elems);
+    return result;
+}
+
+static PyObject *asset_index_lines(PyObject *self, PyObject *arg)
+{
+    return encode(arg, 0, 0, NULL, 0);
+}
+
+static PyObject *recorded_asset_index_lines(PyObject *self, PyObject *arg)
+{
+    return encode(arg, 1, 0, NULL, 0);
+}
+
+static PyObject *valued_lines(PyObject *const *args, Py_ssize_t nargs, int recorded)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "takes (message, holdings, floor)");
         return NULL;
     }
-    PyObject *result = PyTuple_Pack(2, line, time);
-    Py_DECREF(line);
-    Py_DECREF(time);
-    return result;
+    long long floor = PyLong_AsLongLong(args[2]);
+    if (floor == -1 && PyErr_Occurred())
+        return NULL;
+    Valuation v;
+    int loaded = load_holdings(args[1], &v);
+    if (loaded < 0)
+        return NULL;
+    return encode(args[0], recorded, 1, loaded ? &v : NULL, floor);
+}
+
+static PyObject *valued_asset_index_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return valued_lines(args, nargs, 0);
+}
+
+static PyObject *valued_recorded_asset_index_lines(PyObject *self, PyObject *const *args,
+                                                   Py_ssize_t nargs)
+{
+    return valued_lines(args, nargs, 1);
 }
 
 static PyMethodDef methods[] = {
@@ -698,8 +733,14 @@ static PyMethodDef methods[] = {
      "asset_index_lines(message) -> (lines, count, first_E, last_E, stream) or None"},
     {"recorded_asset_index_lines", recorded_asset_index_lines, METH_O,
      "recorded_asset_index_lines(line) -> (lines, count, first_E, last_E, stream) or None"},
-    {"collateral_line", collateral_line, METH_VARARGS,
-     "collateral_line(lines, holdings, floor) -> (line, newest event time) or None"},
+    {"valued_asset_index_lines", (PyCFunction)(void (*)(void))valued_asset_index_lines,
+     METH_FASTCALL,
+     "valued_asset_index_lines(message, holdings, floor) -> "
+     "(lines, count, first_E, last_E, stream, newest held E or None) or None"},
+    {"valued_recorded_asset_index_lines",
+     (PyCFunction)(void (*)(void))valued_recorded_asset_index_lines, METH_FASTCALL,
+     "valued_recorded_asset_index_lines(line, holdings, floor) -> "
+     "(lines, count, first_E, last_E, stream, newest held E or None) or None"},
     {NULL, NULL, 0, NULL},
 };
 

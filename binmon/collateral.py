@@ -19,15 +19,21 @@ from typing import Final
 
 import msgspec
 
+from binmon.feed import Encoded, FastPath, Valued
 from binmon.protocol import AssetIndex
 
 # One holding as the C valuation takes it (see :func:`fast_holdings`).
 FastHoldings = tuple[tuple[bytes, bytes, int, int, bool], ...]
-_collateral_line: Callable[[bytes, FastHoldings, int], tuple[bytes, int] | None] | None
+_Valuing = Callable[[bytes | str, FastHoldings, int], Valued | None]
+_valued_lines: _Valuing | None
+_valued_recorded_lines: _Valuing | None
 try:
-    from binmon._speedups import collateral_line as _collateral_line
+    from binmon._speedups import asset_index_lines as _plain
+    from binmon._speedups import recorded_asset_index_lines as _plain_recorded
+    from binmon._speedups import valued_asset_index_lines as _valued_lines
+    from binmon._speedups import valued_recorded_asset_index_lines as _valued_recorded_lines
 except ImportError:  # built without a C compiler: every report is made here
-    _collateral_line = None
+    _valued_lines = _valued_recorded_lines = None
 
 # The exchange's rates have about 8 decimals and --hold is capped below: real
 # products need a few dozen digits. The margin covers absurd inputs too, which
@@ -294,25 +300,34 @@ _ENTRY: Final = re.compile(
 )
 
 
-def quotes_in_lines(data: bytes, needles: Iterable[tuple[str, bytes]]) -> list[Quote]:
+def quotes_in_lines(
+    data: bytes, needles: Iterable[tuple[str, bytes]], end: int | None = None
+) -> list[Quote]:
     """The held entries of finished ``asset_index`` JSON lines (the C fast path's output).
 
     ``needles`` are ``(symbol, needle(symbol))`` pairs. Only the held symbols
     are looked for, so a frame of a hundred entries costs a few ``find`` calls.
+    Entries are looked for before ``end`` only (a collateral line after them
+    names the held symbols too).
     """
     found: list[Quote] = []
     match = _ENTRY.match
+    stop = len(data) if end is None else end
     for symbol, marker in needles:
         # The newest occurrence wins, as it would event by event.
-        start = data.rfind(marker)
+        start = data.rfind(marker, 0, stop)
         if start < 0:
             continue
-        m = match(data, start + len(marker))
+        m = match(data, start + len(marker), stop)
         if m is None:
             continue
         time, index, bid, ask = m.groups()
         found.append(Quote(symbol, int(time), index.decode(), bid.decode(), ask.decode()))
     return found
+
+
+# How the collateral line a valued encoder appends to a frame's lines begins.
+COLLATERAL_LINE_START: Final = b'{"type":"collateral",'
 
 
 def needle(symbol: str) -> bytes:
@@ -328,7 +343,7 @@ _MAX_EVENT_TIME: Final = 10**18
 
 
 def fast_holdings(holdings: Sequence[Holding]) -> FastHoldings | None:
-    """The holdings as :func:`binmon._speedups.collateral_line` takes them.
+    """The holdings as :func:`binmon._speedups.valued_asset_index_lines` takes them.
 
     None when it cannot take them: no holdings, an asset name the line would
     have to escape, a quantity with a positive exponent or too many digits.
@@ -362,9 +377,10 @@ class Collateral:
     :meth:`events` (or :meth:`lines`, for the C accelerator's finished lines)
     takes the entries of one frame and gives the newest event time among the
     held ones (None: the frame held nothing); :meth:`report` then values every
-    holding. :meth:`line` does both at once in C, straight to the finished
-    JSON line, when it can. Holdings can be replaced at any time (an account
-    refresh).
+    holding. :meth:`encoders` do all of it in C, in the call that encodes the
+    frame, when they can: the frame's lines then end with the finished
+    collateral line, and :meth:`took` settles the state once the frame is
+    delivered. Holdings can be replaced at any time (an account refresh).
     """
 
     def __init__(self, holdings: Sequence[Holding] = (), *, grace_ms: int = UNVALUED_GRACE_MS):
@@ -375,14 +391,18 @@ class Collateral:
         self._grace_ms = grace_ms
         self._first_time: int | None = None
         self._named: set[str] = set()
-        # The last frame :meth:`line` valued, not yet taken into _latest: only
-        # read when someone asks (it replaces every held entry, being served
-        # only when it has them all and none is older than what is known).
+        # The last frame valued in C and delivered, not yet taken into
+        # _latest: only read when someone asks (it replaces every held entry,
+        # being valued only when it has them all and none is older than what
+        # is known).
         self._pending: bytes | None = None
         # Set once every holding has been valued by :meth:`report`: the newest
-        # held event time known, below which :meth:`line` leaves a frame to
+        # held event time known, below which the C code leaves a frame to
         # Python (which would keep the newer entry it has).
         self._floor: int | None = None
+        # The last frame valued in C, until the feed delivers it (or decodes
+        # it again, when it wants more than the fast path gives).
+        self._offer: Valued | None = None
         self.replace(holdings)
 
     @property
@@ -395,35 +415,60 @@ class Collateral:
         pending = self._pending
         if pending is not None:
             self._pending = None
-            self._take_lines(pending)
+            self._take_lines(pending, pending.rfind(COLLATERAL_LINE_START))
 
     def replace(self, holdings: Sequence[Holding], exchange_total: str | None = None) -> None:
         self._settle()
         self._floor = None
+        self._offer = None
         self.exchange_total = exchange_total
         self.holdings = tuple(holdings)
         self.symbols = frozenset(h.symbol for h in self.holdings)
         self._needles = [(s, needle(s)) for s in sorted(self.symbols)]
-        self._fast = fast_holdings(self.holdings) if _collateral_line is not None else None
+        self._fast = fast_holdings(self.holdings) if _valued_lines is not None else None
 
-    def line(self, data: bytes) -> bytes | None:
-        """The ``collateral`` line of one frame's finished JSON lines, made in C.
+    def encoders(self) -> tuple[FastPath, FastPath] | None:
+        """Stand-ins for the accelerator's two asset-frame encoders (live
+        messages, recording lines) that append the collateral line whenever
+        they can value the frame in C; None without the accelerator.
 
-        None when the C code cannot be sure of it (see binmon/_speedups.c) or
-        the state it depends on is not settled (the first report, an asset
-        never valued yet, a frame without every held asset): then
-        :meth:`lines` and :meth:`report` do it. Byte for byte what they give:
-        ``encode_collateral(report(lines(data))[0])``.
+        Only for outputs that take the collateral line so, in a frame's lines
+        (see ``Consumer.takes_encoded_collateral``); each frame they value must
+        reach :meth:`took` before the next is encoded. Byte for byte the
+        Python path's line: ``encode_collateral(report(lines(data))[0])``.
         """
-        fast, floor = self._fast, self._floor
-        if fast is None or floor is None or _collateral_line is None:
+        if _valued_lines is None or _valued_recorded_lines is None:
             return None
-        made = _collateral_line(data, fast, floor)
-        if made is None:
-            return None
-        line, self._floor = made
+        return (
+            self._encoder(_plain, _valued_lines),
+            self._encoder(_plain_recorded, _valued_recorded_lines),
+        )
+
+    def _encoder(
+        self, plain: Callable[[bytes | str], Encoded | None], valued: _Valuing
+    ) -> FastPath:
+        def encode(message: bytes | str) -> Encoded | Valued | None:
+            fast, floor = self._fast, self._floor
+            # Until every holding has been valued once (by Python), the C code
+            # cannot know the entries a frame lacks: plain lines then.
+            if fast is None or floor is None:
+                return plain(message)
+            made = valued(message, fast, floor)
+            self._offer = made if made is not None and made[5] is not None else None
+            return made
+
+        return encode
+
+    def took(self, data: bytes) -> bool:
+        """True when ``data`` are lines an encoder valued, its collateral line
+        at their end: the frame is delivered and its entries are now known."""
+        offer = self._offer
+        if offer is None or offer[0] is not data:
+            return False
+        self._offer = None
+        self._floor = offer[5]
         self._pending = data
-        return line
+        return True
 
     def lines(self, data: bytes) -> int | None:
         """Remember the held entries of finished JSON lines.
@@ -431,14 +476,14 @@ class Collateral:
         Returns the newest event time among them, None when none was held.
         """
         self._settle()
-        self._floor = None
+        self._floor = self._offer = None
         return self._take_lines(data)
 
-    def _take_lines(self, data: bytes) -> int | None:
+    def _take_lines(self, data: bytes, end: int | None = None) -> int | None:
         newest = None
         latest = self._latest
         # Every needle is a held symbol's: no membership test needed here.
-        for quote in quotes_in_lines(data, self._needles):
+        for quote in quotes_in_lines(data, self._needles, end):
             time = quote.event_time
             known = latest.get(quote.symbol)
             if known is None or time >= known.event_time:
@@ -452,7 +497,7 @@ class Collateral:
         if quote.symbol not in self.symbols:
             return False
         self._settle()
-        self._floor = None
+        self._floor = self._offer = None
         known = self._latest.get(quote.symbol)
         if known is None or quote.event_time >= known.event_time:
             self._latest[quote.symbol] = quote

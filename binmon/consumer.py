@@ -39,8 +39,9 @@ class Consumer:
     # True: takes each asset frame whole. Alerts may hand a frame on in pieces
     # (each alert right after its event); such a consumer gets it once, after them.
     whole_frames: bool = False
-    # May take a collateral report as its finished JSON line (made in C): see
-    # :meth:`collateral_line`.
+    # May take a collateral report as a finished JSON line at the end of a
+    # frame's lines in :meth:`asset_lines`, where the C code that encodes the
+    # frame may append it (binmon.collateral.Collateral.encoders).
     takes_encoded_collateral: bool = False
 
     def frame(self, data: bytes | str) -> None:
@@ -63,9 +64,6 @@ class Consumer:
 
     def collateral(self, report: CollateralReport) -> None:
         """The holdings valued after an asset frame that carried a held asset."""
-
-    def collateral_line(self, line: bytes) -> None:
-        """A collateral report as its finished JSON line (only if ``takes_encoded_collateral``)."""
 
     def alert(self, alert: Alert) -> None:
         """An alert, right after the event that raised it (feed alerts stand alone)."""
@@ -102,11 +100,16 @@ class Fanout(Consumer):
         self.takes_encoded_assets = bool(wanting) and all(c.takes_encoded_assets for c in wanting)
         self._asset_consumers = wanting
         self._frame_consumers = [c for c in consumers if type(c).frame is not Consumer.frame]
-        # The report can go out as a finished line only if everyone who reads
-        # reports can take it so (the metrics and the live view need the report).
+        # Called once per frame: only those that have something to flush.
+        self._flushers = [c for c in consumers if type(c).flush is not Consumer.flush]
+        # The report can ride at the end of a frame's lines (the frame encoded
+        # and valued in one C call, written in one piece) only if everyone who
+        # reads lines or reports can take it so: the metrics and the live view
+        # need the report itself.
         readers = [c for c in consumers if type(c).collateral is not Consumer.collateral]
-        self.takes_encoded_collateral = all(c.takes_encoded_collateral for c in readers)
-        self._collateral_consumers = readers
+        self.takes_encoded_collateral = self.takes_encoded_assets and all(
+            c.takes_encoded_collateral for c in (*readers, *wanting)
+        )
 
     def frame(self, data: bytes | str) -> None:
         for consumer in self._frame_consumers:
@@ -141,12 +144,8 @@ class Fanout(Consumer):
         for consumer in self.consumers:
             consumer.collateral(report)
 
-    def collateral_line(self, line: bytes) -> None:
-        for consumer in self._collateral_consumers:
-            consumer.collateral_line(line)
-
     def flush(self) -> None:
-        for consumer in self.consumers:
+        for consumer in self._flushers:
             consumer.flush()
 
     def close(self) -> None:

@@ -23,7 +23,13 @@ from binmon.protocol import (
 from binmon.state import ContractBook
 from binmon.status import StreamStatus
 
-FastResult = tuple[bytes, int, int, int, str]
+# What the accelerator makes of an asset frame: its finished lines, event
+# count, first and last event time, stream. The valued encoders add the newest
+# held event time when the lines end with the collateral line (else None):
+# see binmon.collateral.Collateral.encoders.
+Encoded = tuple[bytes, int, int, int, str]
+Valued = tuple[bytes, int, int, int, str, int | None]
+FastResult = Encoded | Valued
 
 FastPath = Callable[[bytes | str], FastResult | None]
 
@@ -48,6 +54,7 @@ class Feed:
         raw: bool = False,
         dedupe: bool = True,
         on_done: Callable[[], None] | None = None,
+        encoders: tuple[FastPath, FastPath] | None = None,
     ) -> None:
         self.out = out
         self.diag = diag
@@ -68,9 +75,13 @@ class Feed:
         # (Live messages and recording lines are different envelopes: one entry each.)
         self._fast: FastPath | None = None
         self._fast_recorded: FastPath | None = None
+        # ``encoders`` stand in for the plain ones (live, recorded): the
+        # collateral valuation's, which append a line to the frame's own.
         if _asset_index_lines is not None and out.takes_encoded_assets and not self.filters.symbols:
-            self._fast = _asset_index_lines
-            self._fast_recorded = _recorded_asset_index_lines
+            self._fast, self._fast_recorded = encoders or (
+                _asset_index_lines,
+                _recorded_asset_index_lines,
+            )
         # Newest event time seen per asset-index stream / per contract symbol.
         self._asset_marks: dict[str | None, int] = {}
         # While the REST snapshot is on its way, contract events wait here so
@@ -157,7 +168,13 @@ class Feed:
     # -- internals --------------------------------------------------------
 
     def _fast_frame(self, result: FastResult, status: StreamStatus) -> bool:
-        lines, count, first_time, last_time, stream = result
+        lines, count, first_time, last_time, stream = (
+            result[0],
+            result[1],
+            result[2],
+            result[3],
+            result[4],
+        )
         # Anything but a plain new frame, wholly wanted, is left to the general path.
         if self.remaining is not None and count > self.remaining:
             return False

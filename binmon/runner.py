@@ -81,11 +81,11 @@ class Runner:
         self.metrics_server: MetricsServer | None = None
         self.alert_outputs: AlertOutputs | None = None
         self.consumers = self._make_fanout(self._make_consumers())
+        encoders = None
         if self.collateral is not None:
-            from binmon.valuation import CollateralConsumer
+            from binmon.valuation import attach
 
-            # Last: its reports reach every output right after the frame's own lines.
-            self.consumers.add(CollateralConsumer(self.collateral, self.consumers, diag))
+            encoders = attach(self.collateral, self.consumers, diag)
         self.feed = Feed(
             self.consumers,
             diag,
@@ -95,6 +95,7 @@ class Runner:
             raw=config.raw,
             dedupe=config.from_file is None,
             on_done=self.stop.set,
+            encoders=encoders,
         )
 
     def _make_fanout(self, consumers: list[Consumer]) -> Fanout:

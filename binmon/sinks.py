@@ -60,10 +60,6 @@ class JsonLinesSink(Consumer):
     def collateral(self, report: CollateralReport) -> None:
         self.out.write(encode_collateral(report))
 
-    def collateral_line(self, line: bytes) -> None:
-        """A line already encoded (made in C, byte for byte what :meth:`collateral` writes)."""
-        self.out.write(line)
-
     def alert(self, alert: Alert) -> None:
         # Raw mode too: the user asked for alerts, and they are not events.
         self.out.write(encode_line(alert))

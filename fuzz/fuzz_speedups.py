@@ -5,9 +5,9 @@ For every input, binmon._speedups must either decline (None) or return exactly
 what the Python path makes of it (tests/speedups_oracle.py): the same JSON
 lines byte for byte, the same count, event times and stream. The first input
 byte picks what is fuzzed (bit 0: a recording line rather than a live message;
-bit 1: handed over as str rather than bytes; bit 2: the input is one frame's
-finished asset_index lines and collateral_line is fuzzed, with the holdings and
-the known event time picked by bits 3-5); the rest is the input itself.
+bit 1: handed over as str rather than bytes; bit 2: the valued encoder, which
+must also append exactly Python's collateral line or none, with the holdings
+and the known event time picked by bits 3-5); the rest is the input itself.
 
 The corpus starts from the frames of tests/test_speedups.py and tests/exchange.py
 (written to fuzz/.corpus/, where libFuzzer also keeps what it finds). Coverage
@@ -39,9 +39,15 @@ if str(ROOT) not in sys.path:
 
 # Only the Python path is instrumented: its branches are the coverage that guides.
 with atheris.instrument_imports(include=["binmon", "tests.speedups_oracle"]):
-    from binmon._speedups import asset_index_lines, collateral_line, recorded_asset_index_lines
+    import msgspec
+
+    from binmon._speedups import (
+        asset_index_lines,
+        recorded_asset_index_lines,
+        valued_asset_index_lines,
+        valued_recorded_asset_index_lines,
+    )
     from binmon.collateral import fast_holdings, parse_holds
-    from binmon.jsonl import encode_assets
     from binmon.protocol import AssetIndex
     from tests import speedups_oracle
     from tests.exchange import ASSET, asset_frame, contract_frame
@@ -51,8 +57,8 @@ CORPUS = ROOT / "fuzz" / ".corpus"
 DICTIONARY = ROOT / "fuzz" / "speedups.dict"
 ARTIFACTS = ROOT / "fuzz" / ".artifacts"
 
-RECORDED, TEXT, COLLATERAL = 1, 2, 4
-# collateral_line's holdings (bits 3-4 of the mode) and known event time (bit 5).
+RECORDED, TEXT, VALUED = 1, 2, 4
+# The valued encoder's holdings (bits 3-4 of the mode) and known event time (bit 5).
 HOLDINGS = [
     parse_holds(["BTC=1", "USDT=-1000"]),
     parse_holds(["BTC=-0.00012345", "ADA=0", "ETHUSD=1"]),
@@ -70,20 +76,29 @@ CHECKS: dict[int, Check] = {
 }
 
 
-def check_collateral(mode: int, lines: bytes) -> None:
+VALUING = {0: valued_asset_index_lines, RECORDED: valued_recorded_asset_index_lines}
+
+
+def check_valued(mode: int, message: bytes | str) -> None:
     holdings = HOLDINGS[(mode >> 3) & 3]
     floor = FLOORS[(mode >> 5) & 1]
     prepared = fast_holdings(holdings)
     assert prepared is not None
-    got = collateral_line(lines, prepared, floor)
-    try:
-        # Always asked, declined or not: its branches are what guides the fuzzer.
-        expected = speedups_oracle.collateral(lines, holdings, floor)
-    except UnicodeDecodeError:
-        return  # not lines any writer makes (they are UTF-8): Python has no answer
-    if got is not None and got[0] != expected:
+    got = VALUING[mode & RECORDED](message, prepared, floor)
+    # Always asked, declined or not: its branches are what guides the fuzzer.
+    expected = CHECKS[mode & RECORDED][1](message)
+    collateral = None
+    if expected is not None:
+        collateral = speedups_oracle.collateral(expected[0], holdings, floor)
+    if got is None:
+        return
+    lines, newest = got[0], got[5]
+    plain = lines if newest is None or expected is None else lines[: len(expected[0])]
+    made = lines[len(plain) :]
+    if (plain, *got[1:5]) != expected or (newest is not None and made != collateral):
         raise AssertionError(
-            f"C and Python disagree on {lines!r}:\n  C:      {got!r}\n  Python: {expected!r}"
+            f"C and Python disagree on {message!r}:\n  C:      {got!r}\n"
+            f"  Python: {expected!r}, {collateral!r}"
         )
 
 
@@ -91,13 +106,13 @@ def test_one_input(data: bytes) -> None:
     if not data:
         return
     mode, body = data[0], data[1:]
-    if mode & COLLATERAL:
-        check_collateral(mode, body)
-        return
-    fast, reference = CHECKS[mode & RECORDED]
     # surrogateescape: bytes that are not UTF-8 become lone surrogates, which
     # must be declined (C) and rejected (Python) alike.
     message: bytes | str = body.decode("utf-8", "surrogateescape") if mode & TEXT else body
+    if mode & VALUED:
+        check_valued(mode, message)
+        return
+    fast, reference = CHECKS[mode & RECORDED]
     got = fast(message)
     # Always asked, declined or not: its branches are what guides the fuzzer.
     expected = reference(message)
@@ -214,36 +229,29 @@ def seed_lines() -> Iterator[bytes]:
     yield b'{"recv_time":1,"stream":"binmon:exchangeInfo","data":{"symbols":[]}}'
 
 
-def seed_asset_lines() -> Iterator[bytes]:
-    """Finished lines (for collateral_line): the accelerator's, and odd numbers."""
-    for frame in seed_frames():
-        made = asset_index_lines(frame)
-        if made is not None:
-            yield made[0]
+def seed_valued() -> Iterator[bytes]:
+    """Frames for the valued encoder: held entries, repeats, and odd numbers."""
     for symbols in (("BTCUSD", "USDTUSD"), ("ADAUSD", "BTCUSD", "ETHUSDUSD", "XUSD", "USDTUSD")):
-        made = asset_index_lines(asset_frame(1_700_000_000_000, symbols))
-        assert made is not None
-        yield made[0]
+        yield asset_frame(1_700_000_000_000, symbols).encode()
     numbers = ["0", "-0", "0.000", "1e3", "99999999999999999999999999999.9", "-1.5", "7"]
-    yield encode_assets(
-        [
-            AssetIndex(s, 1_700_000_000_000 + k, n, "0", "0", n, m, "0", "0", n, m)
-            for k, (s, n, m) in enumerate(
-                (s, n, m)
-                for s in ("BTCUSD", "USDTUSD", "XUSD")
-                for n in numbers
-                for m in numbers[:3]
-            )
-        ]
-    )
+    events = [
+        AssetIndex(s, 1_700_000_000_000 + k, n, "0", "0", n, m, "0", "0", n, m)
+        for k, (s, n, m) in enumerate(
+            (s, n, m) for s in ("BTCUSD", "USDTUSD", "XUSD") for n in numbers for m in numbers[:3]
+        )
+    ]
+    yield msgspec.json.encode({"stream": "!assetIndex@arr", "data": events})
+    yield msgspec.json.encode({"stream": "!assetIndex@arr", "data": events[::-7]})
 
 
 def seeds() -> list[bytes]:
     found = [bytes([mode]) + f for f in seed_frames() for mode in (0, TEXT)]
     found += [bytes([mode]) + f for f in seed_lines() for mode in (RECORDED, RECORDED | TEXT)]
+    valued = [*seed_valued(), *seed_frames()]
     found += [
-        bytes([COLLATERAL | holdings << 3 | floor << 5]) + lines
-        for lines in seed_asset_lines()
+        bytes([VALUED | recorded | holdings << 3 | floor << 5]) + frame
+        for frame in [*valued, *(b'{"recv_time":1,' + f[1:] for f in valued if f[:2] == b'{"')]
+        for recorded in (0, RECORDED)
         for holdings in range(4)
         for floor in range(2)
     ]

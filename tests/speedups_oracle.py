@@ -55,9 +55,10 @@ _KNOWN_INDEX, _KNOWN_BID, _KNOWN_ASK = "7", "3", "5"
 
 def collateral(lines: bytes, holdings: Sequence[Holding], floor: int) -> bytes | None:
     """The ``collateral`` line Python writes for one frame's finished lines, when
-    every holding was already valued at event time ``floor`` (what
-    ``binmon._speedups.collateral_line(lines, fast_holdings(holdings), floor)``
-    must give whenever it does not decline). None: no held entry in the frame."""
+    every holding was already valued at event time ``floor``: what
+    ``binmon._speedups.valued_asset_index_lines(message, fast_holdings(holdings),
+    floor)`` must append to the frame's lines whenever it does not decline.
+    None: no held entry in the frame."""
     tracker = Collateral(holdings)
     for h in holdings:
         tracker.quote(Quote(h.symbol, floor, _KNOWN_INDEX, _KNOWN_BID, _KNOWN_ASK))

@@ -361,27 +361,36 @@ def test_results_are_written_with_every_place_and_no_exponent(
     assert all(f'"quantity":{plain(h.quantity)},' in line for h in holdings)
 
 
-# --- the report made in C (Collateral.line) against the Python path ----------------
+# --- the report made in C (Collateral.encoders) against the Python path ------------
 
 
-def _both(holdings: tuple[Holding, ...], frames: list[bytes]) -> int:
-    """Frame by frame, ``line`` (C, falling back to Python) and the Python path
-    give the same lines and leave the same state; the number of frames C made."""
+def _both(holdings: tuple[Holding, ...], messages: list[bytes]) -> int:
+    """Frame by frame, the valued encoder (C, falling back to Python) and the
+    Python path give the same lines and leave the same state, as the feed and
+    the collateral consumer drive them; the number of frames C valued."""
     slow, fast = Collateral(holdings), Collateral(holdings)
+    encoders = fast.encoders()
+    assert encoders is not None
     served = 0
-    for lines in frames:
+    for message in messages:
+        python = speedup_cases.reference(message)
+        assert python is not None
+        lines = python[0]
         newest = slow.lines(lines)
         expected, warnings = None, []
         if newest is not None:
             report_, warnings = slow.report(newest)
             expected = encode_collateral(report_)
-        got = fast.line(lines)
-        if got is None:
+        made = encoders[0](message)
+        assert made is not None and made[0].startswith(lines)
+        if fast.took(made[0]):
+            served += 1
+            got: bytes | None = made[0][len(lines) :]
+            assert warnings == []  # C values only frames Python has nothing to warn about
+        else:
+            assert made[0] == lines
             newest = fast.lines(lines)
             got = None if newest is None else encode_collateral(fast.report(newest)[0])
-        else:
-            served += 1
-            assert warnings == []  # C serves only frames Python has nothing to warn about
         assert got == expected
     assert fast.latest == slow.latest
     return served
@@ -389,54 +398,76 @@ def _both(holdings: tuple[Holding, ...], frames: list[bytes]) -> int:
 
 @settings(max_examples=150)
 @given(data=st.data(), holdings=speedup_cases.holdings_cases())
-def test_line_from_c_is_the_python_line_frame_after_frame(
+def test_valued_in_c_is_the_python_line_frame_after_frame(
     data: st.DataObject, holdings: tuple[Holding, ...]
 ) -> None:
     held = tuple(h.asset for h in holdings)
-    frames = [
-        data.draw(speedup_cases.frame_lines(held if data.draw(st.integers(0, 3)) else ()))
+    messages = [
+        data.draw(speedup_cases.frame_messages(held if data.draw(st.integers(0, 3)) else ()))
         for _ in range(data.draw(st.integers(1, 6)))
     ]
-    _both(holdings, frames)
+    _both(holdings, [m for m in messages if b"recv_time" not in m])
 
 
-def test_line_from_c_serves_a_steady_stream_and_keeps_the_state() -> None:
+def _message(*events: AssetIndex) -> bytes:
+    return msgspec.json.encode({"stream": "!assetIndex@arr", "data": events})
+
+
+def test_valued_in_c_serves_a_steady_stream_and_keeps_the_state() -> None:
     holdings = parse_holds(["BTC=1", "USDT=-1000", "ETH=0.25"])
     frames = [
-        encode_assets(
-            [
-                _event("BTCUSD", t, f"6{t}.5", f"6{t}.25", f"6{t}.75"),
-                _event("ETHUSD", t, "2000.1", "1999.9", "2000.3"),
-                _event("USDTUSD", t, "0.9990", "0.9989", "0.99910000"),
-            ]
+        _message(
+            _event("BTCUSD", t, f"6{t}.5", f"6{t}.25", f"6{t}.75"),
+            _event("ETHUSD", t, "2000.1", "1999.9", "2000.3"),
+            _event("USDTUSD", t, "0.9990", "0.9989", "0.99910000"),
         )
         for t in range(1000, 1010)
     ]
-    # The first report is Python's; every later frame is made in C.
+    # The first report is Python's; every later frame is valued in C.
     assert _both(holdings, frames) == len(frames) - 1
     # A frame without ETH (C declines), then an older BTC entry (C declines too).
-    stale = encode_assets(
-        [_event("BTCUSD", 5, "1", "1", "1"), _event("USDTUSD", 1011, "1", "1", "1")]
+    without_eth = _message(
+        _event("BTCUSD", 1010, "1", "1", "1"), _event("USDTUSD", 1010, "1", "1", "1")
     )
-    assert (
-        _both(
-            holdings,
-            [
-                *frames,
-                frames[0][: frames[0].index(b'{"type":"asset_index","symbol":"ETHUSD"')],
-                stale,
-            ],
-        )
-        == 9
-    )
+    stale = _message(_event("BTCUSD", 5, "1", "1", "1"), _event("USDTUSD", 1011, "1", "1", "1"))
+    assert _both(holdings, [*frames, without_eth, stale]) == 9
 
 
 def test_replaced_holdings_go_back_to_python_until_valued() -> None:
-    frame = encode_assets([_event("BTCUSD", 1, "2", "1", "3"), _event("ETHUSD", 1, "5", "4", "6")])
+    message = _message(_event("BTCUSD", 1, "2", "1", "3"), _event("ETHUSD", 1, "5", "4", "6"))
     tracker = Collateral(parse_holds(["BTC=1"]))
-    assert tracker.line(frame) is None  # nothing valued yet
-    tracker.report(tracker.lines(frame) or 0)
-    assert tracker.line(frame) is not None
+    encoders = tracker.encoders()
+    assert encoders is not None
+    encode = encoders[0]
+
+    def valued() -> bool:
+        made = encode(message)
+        assert made is not None
+        return tracker.took(made[0])
+
+    assert not valued()  # nothing valued yet
+    made = encode(message)
+    assert made is not None
+    tracker.report(tracker.lines(made[0]) or 0)
+    assert valued()
     tracker.replace(parse_holds(["BTC=1", "SOL=2"]))
-    assert tracker.line(frame) is None  # SOL was never valued
-    assert tracker.latest["BTCUSD"].index_price == "2"  # the frame C made is taken in
+    assert not valued()  # SOL was never valued
+    assert tracker.latest["BTCUSD"].index_price == "2"  # the frame C valued is taken in
+
+
+def test_a_frame_valued_but_not_delivered_is_not_taken() -> None:
+    # The feed may decode a frame again instead of delivering the fast lines
+    # (a duplicate, -n): what C valued then must not count.
+    message = _message(_event("BTCUSD", 1, "2", "1", "3"))
+    later = _message(_event("BTCUSD", 2, "4", "3", "5"))
+    tracker = Collateral(parse_holds(["BTC=1"]))
+    encoders = tracker.encoders()
+    assert encoders is not None
+    first = encoders[0](message)
+    assert first is not None
+    tracker.report(tracker.lines(first[0]) or 0)
+    offered = encoders[0](later)
+    assert offered is not None and offered[5] == 2
+    tracker.quote(Quote("BTCUSD", 1, "2", "1", "3"))  # the Python path took over
+    assert not tracker.took(offered[0])
+    assert tracker.latest["BTCUSD"].event_time == 1

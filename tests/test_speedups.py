@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from binmon.collateral import Holding, fast_holdings, parse_holds
-from binmon.jsonl import encode_assets
 from binmon.protocol import AssetIndex, decode_message
 from binmon.recording import SNAPSHOT_STREAM
 from tests import speedups_oracle
@@ -318,7 +318,7 @@ def test_a_replay_writes_only_what_the_python_path_would(tmp_path: Path) -> None
     assert [(e["symbol"], e["event_time"]) for e in written] == [("ADAUSD", 5), ("BTCUSD", 6)]
 
 
-# --- collateral_line: the collateral report of one frame, made in C ----------------
+# --- valued_*: a frame and its collateral line, in one C call -----------------------
 
 
 def _number_text(draw: st.DrawFn) -> str:
@@ -349,92 +349,126 @@ def holdings_cases(draw: st.DrawFn) -> tuple[Holding, ...]:
 _ASSETS = ["BTC", "ETH", "USDT", "BNB"]
 
 
+def message_of(
+    entries: list[tuple[str, int, str, str, str]], recv_time: int | None = None
+) -> bytes:
+    """A combined-stream message of (symbol, event time, index, bid rate, ask rate)
+    entries (a recording line when given a receive time)."""
+    events = [AssetIndex(s, t, i, "0", "0", b, a, "0", "0", b, a) for s, t, i, b, a in entries]
+    envelope: dict[str, object] = {"stream": "!assetIndex@arr", "data": events}
+    if recv_time is not None:
+        envelope["recv_time"] = recv_time
+    return msgspec.json.encode(envelope)
+
+
 @st.composite
-def frame_lines(draw: st.DrawFn, held: tuple[str, ...] = ()) -> bytes:
-    """One frame's finished asset_index lines (held symbols, others, repeats),
-    with an entry for each of ``held`` among them."""
+def frame_messages(draw: st.DrawFn, held: tuple[str, ...] = ()) -> bytes:
+    """One frame's message (held symbols, others, repeats), with an entry for
+    each of ``held`` among them; a recording line one time in four."""
     entry = st.tuples(st.integers(995, 1005), _NUMBER, _NUMBER, _NUMBER)
     others = st.tuples(st.sampled_from([*_ASSETS, "ADA", "SOL"]), entry)
     entries = [(asset, *rest) for asset, rest in draw(st.lists(others, max_size=8))]
     for asset in held:
         entries.insert(draw(st.integers(0, len(entries))), (asset, *draw(entry)))
-    events = [
-        AssetIndex(f"{a}USD", t, i, "0", "0", b, k, "0", "0", b, k) for a, t, i, b, k in entries
-    ]
-    return encode_assets(events)
+    if not entries:
+        entries.append(("ADA", *draw(entry)))
+    recv_time = 7 if draw(st.integers(0, 3)) == 0 else None
+    return message_of([(f"{a}USD", t, i, b, k) for a, t, i, b, k in entries], recv_time)
 
 
-def collateral_agrees(lines: bytes, holdings: tuple[Holding, ...], floor: int) -> bool:
-    """The C line is None or the Python path's; True when C made it."""
+def valued_agrees(message: bytes, holdings: tuple[Holding, ...], floor: int) -> bool:
+    """The valued encoder gives the plain lines, with the Python path's collateral
+    line after them or nothing (declined); True when it made the line."""
     prepared = fast_holdings(holdings)
     if prepared is None:
         return False  # holdings the C code does not take: Python values every frame
-    got = speedups.collateral_line(lines, prepared, floor)
-    if got is None:
+    recorded = b'"recv_time"' in message
+    valued = (
+        speedups.valued_recorded_asset_index_lines
+        if recorded
+        else speedups.valued_asset_index_lines
+    )
+    python = (recorded_reference if recorded else reference)(message)
+    got = valued(message, prepared, floor)
+    if python is None:
+        assert got is None
         return False
-    line, newest = got
-    assert line == speedups_oracle.collateral(lines, holdings, floor)
-    assert newest == json.loads(line)["event_time"] >= floor
+    assert got is not None
+    lines, newest = got[0], got[5]
+    assert (lines[: len(python[0])], *got[1:5]) == python
+    if newest is None:
+        assert lines == python[0]
+        return False
+    assert lines[len(python[0]) :] == speedups_oracle.collateral(python[0], holdings, floor)
+    assert newest == json.loads(lines.splitlines()[-1])["event_time"] >= floor
     return True
 
 
 @settings(max_examples=500)
 @given(data=st.data(), holdings=holdings_cases(), floor=st.integers(990, 1005))
-def test_collateral_line_is_the_python_line_or_none(
+def test_valued_lines_are_the_python_lines_and_report_or_decline(
     data: st.DataObject, holdings: tuple[Holding, ...], floor: int
 ) -> None:
-    # Mostly frames with every held asset in them: the ones C may serve.
+    # Mostly frames with every held asset in them: the ones C may value.
     held = tuple(h.asset for h in holdings) if data.draw(st.integers(0, 3)) else ()
-    collateral_agrees(data.draw(frame_lines(held)), holdings, floor)
+    valued_agrees(data.draw(frame_messages(held)), holdings, floor)
 
 
-def test_collateral_line_of_real_looking_frames() -> None:
-    # The stand-in exchange's frame (exchange-like digits), by the accelerator.
-    made = fast(asset_frame(1000, ("ADAUSD", "BTCUSD", "USDTUSD")))
-    assert made is not None
-    lines = made[0]
+def test_valued_lines_of_real_looking_frames() -> None:
+    # The stand-in exchange's frame (exchange-like digits).
+    frame = asset_frame(1000, ("ADAUSD", "BTCUSD", "USDTUSD")).encode()
+    recorded = recording_line("!assetIndex@arr", json.loads(frame)["data"], 5).encode()
     for holds in (["BTC=1", "USDT=-1000"], ["ADA=0", "BTC=-0.5", "USDT=123456.789"], ["BTC=-0"]):
-        assert collateral_agrees(lines, parse_holds(holds), 1000)
+        assert valued_agrees(frame, parse_holds(holds), 1000)
+        assert valued_agrees(recorded, parse_holds(holds), 1000)
 
 
-def _lines(*entries: tuple[str, int, str, str, str]) -> bytes:
-    """Finished lines of (symbol, event time, index, bid rate, ask rate) entries."""
-    return encode_assets(
-        [AssetIndex(s, t, i, "0", "0", b, a, "0", "0", b, a) for s, t, i, b, a in entries]
-    )
+def test_holdings_the_c_code_does_not_take_leave_plain_lines() -> None:
+    frame = asset_frame(1000, ("BTCUSD",))
+    assert fast_holdings(parse_holds(["BTC=1" + "0" * 18])) is None  # 10**18: too many digits
+    # Too many holdings, or a needle not in the shape it looks for: declined, not refused.
+    one = fast_holdings(parse_holds(["BTC=1"]))
+    assert one is not None
+    made = speedups.valued_asset_index_lines(frame, one * 33, 0)
+    assert made is not None and made[5] is None and made[:5] == fast(frame)
+    odd = ((b'"symbol":BTCUSD', *one[0][1:]),)
+    made = speedups.valued_asset_index_lines(frame, odd, 0)
+    assert made is not None and made[5] is None and made[:5] == fast(frame)
+    with pytest.raises(TypeError):
+        speedups.valued_asset_index_lines(frame, [one[0]], 0)
+    with pytest.raises(TypeError):
+        speedups.valued_asset_index_lines(frame, one)
 
 
 _BTC, _USDT = ("BTCUSD", 1000, "1.5", "1.4", "1.6"), ("USDTUSD", 1000, "0.999", "0.998", "1")
 
 
 @pytest.mark.parametrize(
-    ("lines", "why"),
+    ("entries", "why"),
     [
-        (_lines(_BTC), "USDTUSD is missing"),
-        (_lines(_USDT, ("BTCUSD", 999, "1", "1", "1")), "older than what is known"),
-        (_lines(_BTC, ("USDTUSD", 1000, "1", "1", "1e3")), "an exponent"),
-        (_lines(("BTCUSD", 1000, "1", "1" * 31, "1"), _USDT), "31 digits"),
-        (_lines(("BTCUSD", 1000, "1.", "1", "1"), _USDT), "not a plain decimal"),
-        (_lines(("BTCUSD", 10**19, "1", "1", "1"), _USDT), "an event time of 20 digits"),
-        (_lines(_BTC, _USDT).replace(b'"ask_rate":1,', b'"ask_rate":}'), "no ask rate"),
+        ([_BTC], "USDTUSD is missing"),
+        ([_USDT, ("BTCUSD", 999, "1", "1", "1")], "older than what is known"),
+        ([_BTC, ("USDTUSD", 1000, "1", "1", "1e3")], "an exponent"),
+        ([_BTC, ("USDTUSD", 1000, "1", "1", "1E-3")], "an exponent"),
+        ([("BTCUSD", 1000, "1", "1" * 31, "1"), _USDT], "31 digits"),
+        ([("BTCUSD", 1000, "1", "0." + "1" * 30, "1"), _USDT], "31 digits"),
+        ([("BTCUSD", 1000, "-1", "-1", "-1"), _USDT], "nothing: a negative rate is valued"),
     ],
 )
-def test_collateral_line_declines(lines: bytes, why: str) -> None:
+def test_valuation_declines(entries: list[tuple[str, int, str, str, str]], why: str) -> None:
     holdings = parse_holds(["BTC=1", "USDT=-1000"])
-    prepared = fast_holdings(holdings)
-    assert prepared is not None
-    assert speedups.collateral_line(_lines(_BTC, _USDT), prepared, 1000) is not None
-    assert speedups.collateral_line(lines, prepared, 1000) is None, why
+    assert valued_agrees(message_of([_BTC, _USDT]), holdings, 1000)
+    assert valued_agrees(message_of(entries), holdings, 1000) is why.startswith("nothing"), why
 
 
-def test_collateral_line_declines_what_could_overflow() -> None:
+def test_valuation_declines_what_could_overflow() -> None:
     big = "9" * 30
-    lines = _lines(("BTCUSD", 1, big, big, big))
+    message = message_of([("BTCUSD", 1, big, big, big)])
     # 10**17 × 10**30 does not fit 128 bits: declined, where Python still values it.
     holdings = parse_holds(["BTC=" + "9" * 17])
-    prepared = fast_holdings(holdings)
-    assert prepared is not None
-    assert speedups.collateral_line(lines, prepared, 0) is None
-    assert speedups_oracle.collateral(lines, holdings, 0) is not None
+    assert valued_agrees(message, holdings, 0) is False
+    python = reference(message)
+    assert python is not None
+    assert speedups_oracle.collateral(python[0], holdings, 0) is not None
     # 30 digits by 8: fits, and is exact.
-    assert collateral_agrees(lines, parse_holds(["BTC=99999999"]), 0)
+    assert valued_agrees(message, parse_holds(["BTC=99999999"]), 0)

@@ -15,7 +15,7 @@ from binmon.feed import Feed
 from binmon.filters import Filters
 from binmon.sinks import JsonLinesSink
 from binmon.status import StreamStatus
-from binmon.valuation import CollateralConsumer
+from binmon.valuation import attach
 from tests.exchange import ASSET, asset_frame
 
 
@@ -37,8 +37,8 @@ def _run(
     diag = Diagnostics(err)
     reports = Reports()
     fanout = Fanout([JsonLinesSink(out), reports])
-    fanout.add(CollateralConsumer(Collateral(parse_holds(holds), grace_ms=1000), fanout, diag))
-    feed = Feed(fanout, diag, filters=filters)
+    encoders = attach(Collateral(parse_holds(holds), grace_ms=1000), fanout, diag)
+    feed = Feed(fanout, diag, filters=filters, encoders=encoders)
     status = StreamStatus("asset index")
     for frame in frames:
         feed.message(frame, status)
@@ -101,10 +101,9 @@ def test_frames_without_a_held_asset_publish_nothing() -> None:
 
 def test_the_collateral_consumer_keeps_the_accelerator() -> None:
     fanout = Fanout([JsonLinesSink(io.BytesIO())])
-    fanout.add(
-        CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, Diagnostics(io.StringIO()))
-    )
+    encoders = attach(Collateral(parse_holds(["BTC=1"])), fanout, Diagnostics(io.StringIO()))
     assert fanout.takes_encoded_assets
+    assert encoders is not None  # and it values the frames in the same C call
 
 
 class Flushes:
@@ -128,8 +127,7 @@ def test_a_frame_and_its_collateral_line_reach_the_reader_in_one_write() -> None
     writer = JsonLinesSink(out)
     fanout = Fanout([writer])
     diag = Diagnostics(io.StringIO())
-    fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=1"])), fanout, diag))
-    feed = Feed(fanout, diag)
+    feed = Feed(fanout, diag, encoders=attach(Collateral(parse_holds(["BTC=1"])), fanout, diag))
     status = StreamStatus("asset index")
     for t, symbols in ((1000, ("BTCUSD",)), (2000, ("ADAUSD",)), (3000, ("ADAUSD", "BTCUSD"))):
         feed.message(asset_frame(t, symbols), status)
@@ -149,7 +147,7 @@ def test_reports_reach_the_metrics() -> None:
     metrics = Metrics({"asset index": StreamStatus("asset index")}, ContractBook(), collateral=True)
     fanout = Fanout([metrics])
     diag = Diagnostics(io.StringIO())
-    fanout.add(CollateralConsumer(Collateral(parse_holds(["BTC=2", "XRP=1"])), fanout, diag))
+    assert attach(Collateral(parse_holds(["BTC=2", "XRP=1"])), fanout, diag) is None
     assert "\nbinmon_collateral_total_value " not in metrics.exposition().decode()  # no sample
     Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
     text = metrics.exposition().decode()
@@ -166,8 +164,10 @@ def test_a_hostile_asset_name_is_warned_about_as_text() -> None:
     diag = Diagnostics(err)
     fanout = Fanout([JsonLinesSink(io.BytesIO())])
     held = [Holding("BTC", Decimal(1)), Holding("\x1b[2J\x9bX", Decimal(1))]
-    fanout.add(CollateralConsumer(Collateral(held, grace_ms=0), fanout, diag))
-    Feed(fanout, diag).message(asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index"))
+    encoders = attach(Collateral(held, grace_ms=0), fanout, diag)
+    Feed(fanout, diag, encoders=encoders).message(
+        asset_frame(1000, ("BTCUSD",)), StreamStatus("asset index")
+    )
     assert "\\x1b[2J\\x9bX is not valued" in err.getvalue()
     assert "\x1b" not in err.getvalue() and "\x9b" not in err.getvalue()
 
@@ -177,8 +177,7 @@ def _json_lines(frames: list[str], holds: list[str], *also: Consumer) -> tuple[b
     diag = Diagnostics(io.StringIO())
     fanout = Fanout([JsonLinesSink(out), *also])
     tracker = Collateral(parse_holds(holds))
-    fanout.add(CollateralConsumer(tracker, fanout, diag))
-    feed = Feed(fanout, diag)
+    feed = Feed(fanout, diag, encoders=attach(tracker, fanout, diag))
     status = StreamStatus("asset index")
     for frame in frames:
         feed.message(frame, status)
