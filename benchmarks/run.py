@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -196,6 +197,11 @@ def markdown(
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    # Started in the background (`nohup make bench &`), this process would have
+    # inherited SIGINT ignored and handed that on to every binmon it starts,
+    # which then outlive the Ctrl-C the view and memory sections send: a
+    # handler of our own is reset to the default in each child instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     done: dict[str, Section] = {}
     table = runners(args, done)

@@ -172,16 +172,38 @@ def test_a_hostile_asset_name_is_warned_about_as_text() -> None:
     assert "\x1b" not in err.getvalue() and "\x9b" not in err.getvalue()
 
 
-def _json_lines(frames: list[str], holds: list[str], *also: Consumer) -> tuple[bytes, Collateral]:
+def _json_lines(
+    frames: list[str], holds: list[str], *also: Consumer, count: int | None = None
+) -> tuple[bytes, Collateral]:
     out = io.BytesIO()
     diag = Diagnostics(io.StringIO())
     fanout = Fanout([JsonLinesSink(out), *also])
     tracker = Collateral(parse_holds(holds))
-    feed = Feed(fanout, diag, encoders=attach(tracker, fanout, diag))
+    feed = Feed(fanout, diag, count=count, encoders=attach(tracker, fanout, diag))
     status = StreamStatus("asset index")
     for frame in frames:
         feed.message(frame, status)
     return out.getvalue(), tracker
+
+
+@pytest.mark.parametrize("count", [None, 8])
+def test_frames_the_feed_decodes_again_are_valued_once_by_python(count: int | None) -> None:
+    # A resend, an older frame and a frame with two event times are left to
+    # the Python path after C has valued them, as is the frame -n cuts short:
+    # the lines C made for them are dropped, and the state is Python's.
+    symbols = ("ADAUSD", "BTCUSD", "USDTUSD")
+    frames = [asset_frame(t, symbols) for t in (1000, 2000, 2000, 1500, 3000)]
+    mixed = json.loads(asset_frame(4000, symbols))
+    mixed["data"][0]["E"] = 3500
+    frames += [json.dumps(mixed), asset_frame(5000, symbols)]
+    holds = ["BTC=1", "USDT=-1000"]
+    python, python_tracker = _json_lines(frames, holds, Reports(), count=count)
+    c, c_tracker = _json_lines(frames, holds, count=count)
+    assert c == python
+    expected = [1000, 2000, 3000, 4000, 5000] if count is None else [1000, 2000, 3000]
+    reports = [json.loads(line) for line in c.splitlines() if b'"collateral"' in line]
+    assert [r["event_time"] for r in reports] == expected
+    assert c_tracker.latest == python_tracker.latest
 
 
 def test_json_only_reports_are_made_in_c_and_read_the_same() -> None:
