@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections import deque
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.text import Text
@@ -511,6 +514,47 @@ def test_format_helpers() -> None:
     assert fmt.sparkline([], 3, 0, 100) == "   "
 
 
+def _sparkline_reference(
+    points: list[tuple[float, float]], width: int, start: float, end: float
+) -> str:
+    """Slot by slot, point by point: what ``fmt.sparkline`` finds by bisection."""
+    if width <= 0 or not points or end <= start:
+        return " " * max(width, 0)
+    span = (end - start) / width
+    cells: list[float | None] = [None] * width
+    for t, v in points:
+        if t >= start:
+            cells[min(width - 1, int((t - start) / span))] = v
+    filled: list[float | None] = []
+    for value in cells:
+        filled.append(filled[-1] if value is None and filled else value)
+    present = [v for v in filled if v is not None]
+    if not present:
+        return " " * width
+    low, high = min(present), max(present)
+    if high - low <= abs(high) * 1e-12:
+        return "".join(" " if v is None else fmt.BLOCKS[0] for v in filled)
+    scale = (len(fmt.BLOCKS) - 1) / (high - low)
+    return "".join(" " if v is None else fmt.BLOCKS[round((v - low) * scale)] for v in filled)
+
+
+@settings(max_examples=400)
+@given(
+    times=st.lists(st.integers(0, 400), unique=True, max_size=60),
+    values=st.lists(st.floats(-1e6, 1e6), min_size=60, max_size=60),
+    width=st.integers(0, 14),
+    start=st.integers(-50, 300),
+    length=st.floats(0.5, 400),
+)
+def test_sparkline_is_the_point_by_point_one(
+    times: list[int], values: list[float], width: int, start: int, length: float
+) -> None:
+    # Times on and around slot boundaries, as from a deque (how the rows keep them).
+    points = deque((float(t), v) for t, v in zip(sorted(times), values, strict=False))
+    expected = _sparkline_reference(list(points), width, start, start + length)
+    assert fmt.sparkline(points, width, start, start + length) == expected
+
+
 def test_changed_digits_are_emphasised() -> None:
     from binmon.view.assets import flashed
     from binmon.view.model import Flash
@@ -921,3 +965,59 @@ def test_positions_in_the_contract_table_and_a_move_highlighted() -> None:
     later = Now(NOW.wall_ms + 60_000, NOW.mono)
     row = render(contract_section(model, 160, 6, later), 160).splitlines()[2]
     assert "100x        3      50x           1500  b2 cap" in row
+
+
+def _coloured(renderable: RenderableType, width: int, height: int) -> str:
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
+    console.print(renderable)
+    output = console.file.getvalue()
+    assert isinstance(output, str)
+    return output
+
+
+@pytest.mark.parametrize(("width", "height"), [(200, 50), (160, 45), (80, 24), (40, 12)])
+def test_screen_lines_render_as_a_group_of_them_would(width: int, height: int) -> None:
+    # The screen's fast renderable makes each line's segments itself: in colour,
+    # on every kind of screen, byte for byte what rich makes of the same lines.
+    from rich.console import Group
+
+    from binmon.view.screen import ScreenLines
+
+    _, view = keyed_view()
+    screens = []
+    for keys in (b"", b"s", b"cjj", b"\n", b"\x1b[B", b"\x1b", b"?", b"x", b"p", b"u", b"/BTC\n"):
+        view.keys(keys)
+        screens.append(render_screen(view.model, width, height, NOW))
+    with_holdings(view.model, "123.45")
+    screens.append(render_screen(view.model, width, height, NOW))
+    # Lines no fast path takes, left to rich: a table, a tab, a newline, too wide, centred.
+    from rich.table import Table
+
+    table = Table("a", "b")
+    table.add_row("1", Text("2", style="red"))
+    odd = [
+        table,
+        Text("a\tb", style="bold"),
+        Text("two\nlines", style="green"),
+        Text("x" * (width + 5), style="blue"),
+        Text("centred", justify="center", style="red"),
+        Text("plain"),
+        Text(""),
+    ]
+    screens.append(ScreenLines(*odd))
+    shown = ""
+    for made in screens:
+        assert isinstance(made, ScreenLines)
+        coloured = _coloured(made, width, height)
+        assert "\x1b[" in coloured
+        assert coloured == _coloured(Group(*made.renderables), width, height)
+        shown += coloured
+    if width >= 80:  # the detail view's ladder picture and changes were among them
+        assert "Max leverage by notional" in shown and "Changes seen this run" in shown

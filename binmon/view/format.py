@@ -7,10 +7,12 @@ that the golden tests can pin it.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import itemgetter
 from typing import Final
 
 from binmon.protocol import PERPETUAL_FROM_MS
@@ -197,26 +199,37 @@ BLOCKS: Final = "▁▂▃▄▅▆▇█"
 def sparkline(points: Sequence[tuple[float, float]], width: int, start: float, end: float) -> str:
     """A ``width``-cell sparkline of ``(time, value)`` points between ``start`` and ``end``.
 
-    Each cell shows the last value that falls in its time slot; slots before
-    the first point are blank (a feed that just started has no history yet),
-    later empty slots repeat the previous value (the index did not move).
+    ``points`` are in time order. Each cell shows the last value that falls in
+    its time slot; slots before the first point are blank (a feed that just
+    started has no history yet), later empty slots repeat the previous value
+    (the index did not move).
     """
     if width <= 0 or not points or end <= start:
         return " " * max(width, 0)
     span = (end - start) / width
+
+    def slot(point: tuple[float, float]) -> int:
+        return min(width - 1, int((point[0] - start) / span))
+
+    # A slot is a monotonic function of time: each cell's last point is found
+    # by bisection (a dozen cells, five minutes of points, every refresh).
+    first = bisect_left(points, start, key=itemgetter(0))
     cells: list[float | None] = [None] * width
-    for t, v in points:
-        if t < start:
-            continue
-        slot = min(width - 1, int((t - start) / span))
-        cells[slot] = v
-    last: float | None = None
+    end_index = len(points)
+    for k in range(width - 1, -1, -1):
+        if end_index <= first:
+            break
+        last = bisect_right(points, k, first, end_index, key=slot) - 1
+        if last >= first and slot(points[last]) == k:
+            cells[k] = points[last][1]
+        end_index = last + 1
+    last_value: float | None = None
     filled: list[float | None] = []
     for value in cells:
         if value is None:
-            value = last
+            value = last_value
         filled.append(value)
-        last = value
+        last_value = value
     present = [v for v in filled if v is not None]
     if not present:
         return " " * width
