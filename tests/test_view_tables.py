@@ -967,8 +967,8 @@ def test_positions_in_the_contract_table_and_a_move_highlighted() -> None:
     assert "100x        3      50x           1500  b2 cap" in row
 
 
-def _coloured(renderable: RenderableType, width: int, height: int) -> str:
-    console = Console(
+def _colour_console(width: int, height: int) -> Console:
+    return Console(
         width=width,
         height=height,
         file=io.StringIO(),
@@ -976,10 +976,15 @@ def _coloured(renderable: RenderableType, width: int, height: int) -> str:
         color_system="truecolor",
         legacy_windows=False,
     )
+
+
+def _coloured(renderable: RenderableType, console: Console) -> str:
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    file.seek(0)
+    file.truncate()
     console.print(renderable)
-    output = console.file.getvalue()
-    assert isinstance(output, str)
-    return output
+    return file.getvalue()
 
 
 @pytest.mark.parametrize(("width", "height"), [(200, 50), (160, 45), (80, 24), (40, 12)])
@@ -1010,14 +1015,22 @@ def test_screen_lines_render_as_a_group_of_them_would(width: int, height: int) -
         Text("centred", justify="center", style="red"),
         Text("plain"),
         Text(""),
+        # The same text in other styles: never the segments of the first.
+        Text("same", style="red"),
+        Text("same", style="blue"),
+        Text.assemble(("sa", "bold"), "me"),
+        Text.assemble("sa", ("me", "bold")),
     ]
     screens.append(ScreenLines(*odd))
     shown = ""
-    for made in screens:
+    # One console for the fast renderable, twice over: lines repeated from
+    # screen to screen come from its cache of segments the second time.
+    console = _colour_console(width, height)
+    for made in screens + screens:
         assert isinstance(made, ScreenLines)
-        coloured = _coloured(made, width, height)
+        coloured = _coloured(made, console)
         assert "\x1b[" in coloured
-        assert coloured == _coloured(Group(*made.renderables), width, height)
+        assert coloured == _coloured(Group(*made.renderables), _colour_console(width, height))
         shown += coloured
     if width >= 80:  # the detail view's ladder picture and changes were among them
         assert "Max leverage by notional" in shown and "Changes seen this run" in shown

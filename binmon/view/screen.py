@@ -30,7 +30,9 @@ formatted (cached per contract until it changes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable
+from typing import Final
+from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -263,16 +265,31 @@ class ScreenLines(Group):
 
 
 _NEWLINE = Segment("\n")
+# Per console (styles are its theme's): the segments of lines seen lately.
+# Between two paints most lines are the same text with the same styles (the
+# contracts, the titles, the headers): their segments are made once.
+_MADE: WeakKeyDictionary[Console, dict[Hashable, list[Segment]]] = WeakKeyDictionary()
+_MADE_LIMIT: Final = 2048
 
 
-def _segments(line: Text, console: Console) -> Iterator[Segment]:
-    if line.spans:
-        yield from line.render(console, end="\n")
-        return
-    # Without spans, Text.render would drop the line's own style (rich applies
-    # it on the way through its wrapping, as a span).
-    yield Segment(line.plain, console.get_style(line.style) if line.style else None)
-    yield _NEWLINE
+def _segments(line: Text, console: Console) -> list[Segment]:
+    made = _MADE.get(console)
+    if made is None:
+        made = _MADE[console] = {}
+    key = (line.plain, tuple(line.spans), line.style)
+    segments = made.get(key)
+    if segments is None:
+        if line.spans:
+            segments = list(line.render(console, end="\n"))
+        else:
+            # Without spans, Text.render would drop the line's own style (rich
+            # applies it on the way through its wrapping, as a span).
+            style = console.get_style(line.style) if line.style else None
+            segments = [Segment(line.plain, style), _NEWLINE]
+        if len(made) >= _MADE_LIMIT:
+            made.clear()
+        made[key] = segments
+    return segments
 
 
 def render_screen(
