@@ -555,6 +555,48 @@ def test_sparkline_is_the_point_by_point_one(
     assert fmt.sparkline(points, width, start, start + length) == expected
 
 
+@settings(max_examples=300)
+@given(
+    data=st.data(),
+    width=st.integers(1, 14),
+    start=st.floats(-1e13, 1e13, allow_nan=False),
+    length=st.floats(1e-3, 1e7),
+)
+def test_sparkline_points_on_slot_boundaries(
+    data: st.DataObject, width: int, start: float, length: float
+) -> None:
+    # Points exactly on the boundaries the slot formula computes, and one float
+    # either side, where an off-by-one in the bisection would show.
+    import math
+
+    span = length / width
+    times = set()
+    for k in data.draw(st.lists(st.integers(0, width), max_size=width + 1)):
+        at = start + k * span
+        times.update((math.nextafter(at, -math.inf), at, math.nextafter(at, math.inf)))
+    points = deque((t, float(i % 5)) for i, t in enumerate(sorted(times)))
+    expected = _sparkline_reference(list(points), width, start, start + length)
+    assert fmt.sparkline(points, width, start, start + length) == expected
+
+
+def test_a_rows_sparkline_is_drawn_again_only_when_its_history_moves() -> None:
+    from binmon.view.assets import spark
+
+    model = build_model()
+    row = model.assets["BTCUSD"]
+    drawn = spark(row)
+    assert spark(row) is drawn  # nothing moved: the same string
+    # Each a minute later (a point added), the last within the same second (the
+    # last point replaced: the history keeps one a second).
+    for at, price in ((60_000, "90000.5"), (120_000, "80000.25"), (120_400, "95000.0")):
+        event = asset("BTCUSD", T + at, price, *BTC, *BTC_AUTO)
+        model.apply_assets([event], NOW.wall_ms)
+        moved = spark(row)
+        row.spark = None  # what it draws from scratch
+        assert moved == spark(row) != drawn
+        drawn = moved
+
+
 def test_changed_digits_are_emphasised() -> None:
     from binmon.view.assets import flashed
     from binmon.view.model import Flash

@@ -58,11 +58,19 @@ def flashed(value: str, flash: Flash | None, now_ms: float) -> Text:
 def spark(row: AssetRow) -> str:
     """The index price over the last five minutes, or over what history there is
     (at least a cell per second): a fresh screen shows movement at once."""
-    if not row.history:
+    history = row.history
+    if not history:
         return ""
-    first, latest = row.history[0][0], row.history[-1][0]
+    # Points are only ever appended, dropped from the front, or the last one
+    # replaced by a newer one: these three tell whether the history moved.
+    state = (len(history), history[0], history[-1])
+    if row.spark is not None and row.spark[0] == state:
+        return row.spark[1]
+    first, latest = history[0][0], history[-1][0]
     start = max(latest - SPARK_WINDOW_MS, min(first, latest - SPARK_WIDTH * 1000.0))
-    return sparkline(row.history, SPARK_WIDTH, start, latest + 1)
+    text = sparkline(history, SPARK_WIDTH, start, latest + 1)
+    row.spark = (state, text)
+    return text
 
 
 def asset_change(row: AssetRow) -> float | None:

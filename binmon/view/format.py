@@ -7,7 +7,7 @@ that the golden tests can pin it.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -212,17 +212,30 @@ def sparkline(points: Sequence[tuple[float, float]], width: int, start: float, e
         return min(width - 1, int((point[0] - start) / span))
 
     # A slot is a monotonic function of time: each cell's last point is found
-    # by bisection (a dozen cells, five minutes of points, every refresh).
-    first = bisect_left(points, start, key=itemgetter(0))
+    # by bisection (a dozen cells, five minutes of points, every refresh), on
+    # the times at the slot's computed end, then settled with `slot` itself so
+    # that a point on a boundary lands where the formula puts it.
+    time = itemgetter(0)
+    first = bisect_left(points, start, key=time)
     cells: list[float | None] = [None] * width
     end_index = len(points)
     for k in range(width - 1, -1, -1):
         if end_index <= first:
             break
-        last = bisect_right(points, k, first, end_index, key=slot) - 1
+        # One past the last point of slot k or before.
+        after = (
+            end_index
+            if k == width - 1
+            else bisect_left(points, start + (k + 1) * span, first, end_index, key=time)
+        )
+        while after > first and slot(points[after - 1]) > k:
+            after -= 1
+        while after < end_index and slot(points[after]) <= k:
+            after += 1
+        last = after - 1
         if last >= first and slot(points[last]) == k:
             cells[k] = points[last][1]
-        end_index = last + 1
+        end_index = after
     last_value: float | None = None
     filled: list[float | None] = []
     for value in cells:

@@ -84,6 +84,9 @@ class AssetRow:
     history: deque[tuple[float, float]] = field(
         default_factory=lambda: deque(maxlen=int(SPARK_WINDOW_MS // 1000) + 2)
     )
+    # The sparkline drawn from ``history`` and what the history was then
+    # (length, first and last point): repaints between frames reuse it.
+    spark: tuple[tuple[int, tuple[float, float], tuple[float, float]], str] | None = None
 
 
 @dataclass(slots=True)
