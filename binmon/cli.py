@@ -13,7 +13,7 @@ import sys
 import click
 
 from binmon import __version__
-from binmon.commands import COMMANDS
+from binmon.commands import SHORT_HELP, Commands
 from binmon.commands.options import verbosity_options
 from binmon.errors import BinmonError, ExitStatus
 
@@ -25,7 +25,16 @@ class _Failure(click.ClickException):
 
 
 class BinmonGroup(click.Group):
-    """Turns expected failures into click's one-line ``Error: …`` and exit status."""
+    """Turns expected failures into click's one-line ``Error: …`` and exit status.
+
+    Its commands are imported when wanted (:class:`binmon.commands.Commands`);
+    the help lists them without importing any.
+    """
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SHORT_HELP[name]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -42,6 +51,7 @@ class BinmonGroup(click.Group):
 
 @click.group(
     cls=BinmonGroup,
+    commands=Commands(),
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:
@@ -62,10 +72,6 @@ def cli(ctx: click.Context) -> None:
     from binmon.commands.config import apply_config_file
 
     apply_config_file(ctx)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def _silence_stdout() -> None:

@@ -36,6 +36,40 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
     assert f"binmon {name}" in out.split("Examples:")[1]
 
 
+@pytest.mark.parametrize("name", every_command())
+def test_the_listing_shows_each_commands_own_short_help(name: str) -> None:
+    from binmon.commands import SHORT_HELP
+
+    _, out, _ = invoke("--help")
+    assert cli.commands[name].get_short_help_str() == SHORT_HELP[name]
+    assert f"  {name}  " in out and SHORT_HELP[name] in out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["upcoming", "--help"]])
+def test_commands_are_imported_only_when_wanted(args: list[str]) -> None:
+    # A fresh interpreter: which command modules did it import?
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from binmon.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith('binmon.commands.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1].replace("'", '"')))
+    commands = {f"binmon.commands.{name}" for name in every_command()}
+    # A command runs after the config file is read (binmon.commands.config).
+    wanted = {f"binmon.commands.{name}" for name in (args[0], "config") if name[0] != "-"}
+    assert loaded & commands == (wanted if args[0][0] != "-" else set())
+
+
 def test_top_level_help_and_version() -> None:
     code, out, _ = invoke("--help")
     assert code == 0 and "Examples:" in out

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     account_options,
@@ -13,6 +14,7 @@ from binmon.commands.streaming import run_stream
 
 @click.command(
     "assets",
+    short_help=SHORT_HELP["assets"],
     epilog="""\b
 Examples:
   binmon assets                          every asset, live table (JSON lines when piped)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     current_env,
     rest_url_options,
@@ -34,7 +35,7 @@ def _notional(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command(
     "brackets",
-    short_help="Leverage brackets of symbols (signed REST, or --from FILE).",
+    short_help=SHORT_HELP["brackets"],
     epilog="""\b
 Examples:
   binmon brackets BTCUSDT

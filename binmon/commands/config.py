@@ -6,6 +6,8 @@ import os
 
 import click
 
+from binmon.commands import SHORT_HELP
+
 
 def apply_config_file(ctx: click.Context) -> None:
     """Called by the group before the command about to run parses its arguments.
@@ -41,7 +43,7 @@ def _complete_command(
 
 @click.command(
     "config",
-    short_help="The config file, and the settings in effect for a command.",
+    short_help=SHORT_HELP["config"],
     epilog="""\b
 Examples:
   binmon config                  the file's path, and everything it sets (checked whole)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     account_options,
@@ -13,6 +14,7 @@ from binmon.commands.streaming import run_stream
 
 @click.command(
     "contracts",
+    short_help=SHORT_HELP["contracts"],
     epilog="""\b
 Examples:
   binmon contracts                              live contract table and change log

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     alert_options,
@@ -15,6 +16,7 @@ from binmon.commands.streaming import build_run
 
 @click.command(
     "demo",
+    short_help=SHORT_HELP["demo"],
     epilog="""\b
 Examples:
   binmon demo                      live tables against a simulated exchange

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     account_options,
@@ -25,7 +26,7 @@ from binmon.endpoints import LISTEN_HOST, LISTEN_PORT
 
 @click.command(
     "exporter",
-    short_help="Headless: Prometheus metrics and a health check over HTTP.",
+    short_help=SHORT_HELP["exporter"],
     epilog="""\b
 Examples:
   binmon exporter                             metrics on http://127.0.0.1:9477/metrics

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     collect_stream_options,
@@ -16,6 +17,7 @@ from binmon.commands.streaming import run_stream
 
 @click.command(
     "record",
+    short_help=SHORT_HELP["record"],
     epilog="""\b
 Examples:
   binmon record day.jsonl.gz                     both streams, gzip-compressed

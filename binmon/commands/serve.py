@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import verbosity, verbosity_options
 
 _EPILOG = """\b
@@ -34,8 +35,8 @@ SUBSCRIBE and then send nothing, like the real ones.
 
 @click.command(
     "serve",
+    short_help=SHORT_HELP["serve"],
     epilog=_EPILOG,
-    short_help="A local Binance-compatible server (WebSocket + REST).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     current_env,
     rest_url_options,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 @click.command(
     "upcoming",
-    short_help="Scheduled listings and deliveries/delistings, soonest first.",
+    short_help=SHORT_HELP["upcoming"],
     epilog="""\b
 Examples:
   binmon upcoming

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from binmon.commands import SHORT_HELP
 from binmon.commands.options import (
     StreamOptions,
     account_options,
@@ -14,6 +15,7 @@ from binmon.commands.streaming import run_stream
 
 @click.command(
     "watch",
+    short_help=SHORT_HELP["watch"],
     epilog="""\b
 Examples:
   binmon watch                          both tables, change log, feed health
