@@ -173,6 +173,8 @@ def markdown(
         f"- Command: `{command}` (`make bench` runs `python benchmarks/run.py`)",
         f"- Child processes run with {' and '.join(CHILD_ENV_REMOVED)} removed from their "
         "environment, as a user's shell has it: bytecode cached, stdout block-buffered.",
+        "- How the figures got where they are, step by step (hand-written, never "
+        "overwritten by a run): [HISTORY.md](HISTORY.md)",
         "",
         "## Summary",
         "",
