@@ -1,7 +1,9 @@
 """The live terminal view: a sink for the runner that owns the terminal while it runs.
 
-- Draws with ``rich.live.Live(auto_refresh=False, screen=True)`` from its own
-  loop: at most four paints a second, and only when data arrived, a stream's
+- Draws on the alternate screen with a :class:`~binmon.view.paint.Painter`
+  (what ``rich.live.Live(screen=True)`` does, without laying each line out
+  three times) from
+  its own loop: at most four paints a second, and only when data arrived, a stream's
   health changed, the terminal was resized, a highlight expired, or a second
   passed (ages and countdowns are clock-driven). A key wakes the loop at
   once: what it does is on screen without waiting for the next tick.
@@ -27,7 +29,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from binmon.alerts import Alert
@@ -45,6 +46,7 @@ from binmon.view.model import (
     Now,
     ScreenModel,
 )
+from binmon.view.paint import Painter
 from binmon.view.screen import render_screen
 from binmon.view_input import ViewInput
 
@@ -124,7 +126,7 @@ class LiveView(Consumer):
         self.quit_requested = False
         self._dirty = True
         self._console: Console | None = None
-        self._live: Live | None = None
+        self._painter: Painter | None = None
         self._cbreak: _Cbreak | None = None
         self._stdin_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -295,38 +297,28 @@ class LiveView(Consumer):
         return env.width or columns or 80, env.height or lines or 24
 
     def _paint(self, width: int, height: int) -> None:
-        live, console = self._live, self._console
-        if live is None or console is None:
+        painter, console = self._painter, self._console
+        if painter is None or console is None:
             return
         console.size = (width, height)
         try:
             renderable = render_screen(self.model, width, height, Now.current())
-            live.update(renderable, refresh=True)
+            painter.paint(renderable)
         except OSError:
             raise  # the terminal itself is gone: nothing left to draw on
         except Exception as exc:
             # A monitor left open all day must survive a bad frame of its own
             # making; say what broke instead of dying with the screen garbled.
             problem = safe(repr(exc), 300)
-            live.update(Text(f"binmon: could not draw the screen: {problem}", style="bold red"))
-            live.refresh()
+            painter.paint(Text(f"binmon: could not draw the screen: {problem}", style="bold red"))
 
     # -- the terminal --------------------------------------------------------------
 
     def _take_terminal(self) -> None:
         self._console = self.given.terminal.console(full_screen=True)
         self._start_keyboard()
-        self._live = Live(
-            Text(""),
-            console=self._console,
-            auto_refresh=False,
-            screen=True,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
-            vertical_overflow="crop",
-        )
-        self._live.start()
+        self._painter = Painter(self._console)
+        self._painter.start()
         diag = self.given.diag
         self._diag_previous = diag.sink
         self._diag_taken = True
@@ -338,11 +330,11 @@ class LiveView(Consumer):
             self._diag_taken = False
             self.given.diag.sink = self._diag_previous
         self._stop_keyboard()
-        live, self._live = self._live, None
+        painter, self._painter = self._painter, None
         try:
-            if live is not None:
+            if painter is not None:
                 with contextlib.suppress(OSError, ValueError):
-                    live.stop()
+                    painter.stop()
         finally:
             if self._cbreak is not None:
                 self._cbreak.leave()
@@ -382,12 +374,12 @@ class LiveView(Consumer):
 
     def _suspend(self) -> None:
         """Ctrl-Z: give the shell a sane terminal, stop, and take it back on fg."""
-        live, console, loop = self._live, self._console, self._loop
+        painter, console, loop = self._painter, self._console, self._loop
         if console is None or loop is None:
             return
         with contextlib.suppress(OSError, ValueError):
             console.show_cursor(True)
-            if live is not None:
+            if painter is not None:
                 console.set_alt_screen(False)
         if self._cbreak is not None:
             self._cbreak.leave()
@@ -398,7 +390,7 @@ class LiveView(Consumer):
         if self._cbreak is not None:
             self._cbreak.enter()
         with contextlib.suppress(OSError, ValueError):
-            if live is not None:
+            if painter is not None:
                 console.set_alt_screen(True)
             console.show_cursor(False)
         self._dirty = True

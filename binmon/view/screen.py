@@ -13,13 +13,15 @@ Timing a frame (what the live view does on each paint)::
 
     import io, time
     from rich.console import Console
-    from rich.screen import Screen
     from binmon.view import Now, ScreenModel, render_screen
+    from binmon.view.paint import Painter
 
     model = ScreenModel(kinds=("contract info",), contracts=book.contracts)  # e.g. 700
     console = Console(width=200, height=50, file=io.StringIO(), force_terminal=True)
+    painter = Painter(console)
+    painter.start()
     t0 = time.perf_counter()
-    console.print(Screen(render_screen(model, 200, 50, Now.current())))
+    painter.paint(render_screen(model, 200, 50, Now.current()))
     elapsed_ms = (time.perf_counter() - t0) * 1000
 
 The cost is bounded by the visible rows, not by the number of contracts:
@@ -263,6 +265,29 @@ class ScreenLines(Group):
             else:
                 yield line
 
+    def shaped(self, console: Console, width: int, height: int) -> list[list[Segment]] | None:
+        """The screen as rich's ``Screen`` would lay it out: exactly ``height``
+        lines of exactly ``width`` cells (no newlines), or None when a line is
+        not a plain one-line ``Text`` (rich then lays it out itself)."""
+        lines: list[list[Segment]] = []
+        for line in self.renderables[:height]:
+            if not (
+                type(line) is Text
+                and line.justify in (None, "default")
+                and line.end == "\n"
+                and "\n" not in line.plain
+                and "\t" not in line.plain
+            ):
+                return None
+            length = line.cell_len
+            if length > width:
+                return None
+            lines.append(_padded(line, console, width, length))
+        if len(lines) < height:
+            blank = [Segment(" " * width)]
+            lines.extend(blank for _ in range(height - len(lines)))
+        return lines
+
 
 _NEWLINE = Segment("\n")
 # Per console (styles are its theme's): the segments of lines seen lately.
@@ -286,6 +311,23 @@ def _segments(line: Text, console: Console) -> list[Segment]:
             # applies it on the way through its wrapping, as a span).
             style = console.get_style(line.style) if line.style else None
             segments = [Segment(line.plain, style), _NEWLINE]
+        if len(made) >= _MADE_LIMIT:
+            made.clear()
+        made[key] = segments
+    return segments
+
+
+def _padded(line: Text, console: Console, width: int, length: int) -> list[Segment]:
+    """A line's segments without its newline, padded with spaces to ``width``."""
+    made = _MADE.get(console)
+    if made is None:
+        made = _MADE[console] = {}
+    key = (line.plain, tuple(line.spans), line.style, width)
+    segments = made.get(key)
+    if segments is None:
+        segments = _segments(line, console)[:-1]
+        if length < width:
+            segments.append(Segment(" " * (width - length)))
         if len(made) >= _MADE_LIMIT:
             made.clear()
         made[key] = segments
