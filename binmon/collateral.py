@@ -105,7 +105,11 @@ def index_symbol(asset: str) -> str:
 def parse_quantity(text: str) -> Decimal:
     """A signed plain decimal, exactly; :class:`HoldingError` for anything else."""
     value = text.strip()
-    if len(value) > MAX_QUANTITY_CHARS or not _QUANTITY.fullmatch(value):
+    if len(value) > MAX_QUANTITY_CHARS:
+        raise HoldingError(
+            f"quantity has {len(value)} characters, more than the {MAX_QUANTITY_CHARS} binmon takes"
+        )
+    if not _QUANTITY.fullmatch(value):
         raise HoldingError(
             f"quantity must be a plain decimal number such as 0.5, -1200 or 1250.75 "
             f"(no exponent, no thousands separators), not {text!r}"

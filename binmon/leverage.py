@@ -30,7 +30,7 @@ from binmon.protocol import (
     optional_number_text,
 )
 
-# Exact products of a 40-digit notional and the exchange's ratios fit with
+# Exact products of a 100-digit notional and the exchange's ratios fit with
 # room to spare; anything that would not is trapped as Inexact, never rounded.
 _EXACT: Final = decimal.Context(
     prec=200,
@@ -40,7 +40,7 @@ _EXACT: Final = decimal.Context(
 # ``--notional`` is written back verbatim into JSON, so it must already be a
 # JSON number; exponents are refused because they make "exact" unbounded.
 _PLAIN_DECIMAL: Final = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
-MAX_NOTIONAL_CHARS: Final = 40
+MAX_NOTIONAL_CHARS: Final = 100
 
 
 class BracketError(ValueError):
@@ -90,7 +90,12 @@ class Position:
 def parse_notional(text: str) -> str:
     """Validate ``--notional``: a non-negative plain decimal, returned unchanged."""
     value = text.strip()
-    if len(value) > MAX_NOTIONAL_CHARS or not _PLAIN_DECIMAL.fullmatch(value):
+    if len(value) > MAX_NOTIONAL_CHARS:
+        raise BracketError(
+            f"--notional has {len(value)} characters, more than the {MAX_NOTIONAL_CHARS} "
+            "binmon takes"
+        )
+    if not _PLAIN_DECIMAL.fullmatch(value):
         raise BracketError(
             f"--notional must be a non-negative decimal number such as 250000 or 1250.5, "
             f"not {text!r}"

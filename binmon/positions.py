@@ -18,7 +18,9 @@ from binmon.leverage import BracketError, find_bracket, maintenance_margin, orde
 from binmon.protocol import BRACKET_NUMBER_FIELDS, Bracket, ContractInfo
 from binmon.state import Change, Contract
 
-MAX_NOTIONAL_CHARS: Final = 40
+# As for ``brackets --notional``: far beyond any real position, and the exact
+# products with the exchange's ratios still fit (binmon.leverage).
+MAX_NOTIONAL_CHARS: Final = 100
 _NOTIONAL: Final = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _SYMBOL: Final = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -55,7 +57,11 @@ def _num(text: str | None) -> Decimal | None:
 
 def parse_notional(text: str) -> Decimal:
     value = text.strip()
-    if len(value) > MAX_NOTIONAL_CHARS or not _NOTIONAL.fullmatch(value):
+    if len(value) > MAX_NOTIONAL_CHARS:
+        raise PositionError(
+            f"notional has {len(value)} characters, more than the {MAX_NOTIONAL_CHARS} binmon takes"
+        )
+    if not _NOTIONAL.fullmatch(value):
         raise PositionError(
             f"notional must be a non-negative plain decimal number such as 250000 or "
             f"1250.5, not {text!r}"

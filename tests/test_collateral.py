@@ -129,6 +129,12 @@ def test_parse_hold_refuses(text: str) -> None:
         parse_hold(text)
 
 
+def test_a_too_long_quantity_says_why() -> None:
+    assert parse_hold("BTC=-" + "9" * 99).quantity == Decimal("-" + "9" * 99)
+    with pytest.raises(HoldingError, match="quantity has 101 characters, more than the 100"):
+        parse_hold("BTC=" + "9" * 101)
+
+
 def test_an_asset_twice_is_refused() -> None:
     with pytest.raises(HoldingError, match="BTC is given more than once"):
         parse_holds(["BTC=1", "btc=2"])

@@ -53,11 +53,19 @@ def test_parse_position() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["BTCUSDT", "BTCUSDT=-1", "BTCUSDT=1e5", "BTCUSDT=1,000", "=5", "BTC USDT=5", "X=" + "1" * 41],
+    ["BTCUSDT", "BTCUSDT=-1", "BTCUSDT=1e5", "BTCUSDT=1,000", "=5", "BTC USDT=5", "X=" + "1" * 101],
 )
 def test_parse_position_refuses(text: str) -> None:
     with pytest.raises(PositionError):
         parse_position(text)
+
+
+def test_a_long_notional_is_taken_exactly_and_a_too_long_one_says_why() -> None:
+    digits = "1" * 60 + "." + "9" * 39  # 100 characters
+    assert parse_position(f"X={digits}") == ("X", Decimal(digits))
+    assert exposure(BTC, Decimal(digits)) == Exposure(Decimal(digits))  # above the last cap
+    with pytest.raises(PositionError, match="notional has 101 characters, more than the 100"):
+        parse_position("X=" + "1" * 101)
 
 
 def test_a_symbol_twice_is_refused() -> None:
