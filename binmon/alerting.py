@@ -74,13 +74,40 @@ class AlertingFanout(Fanout):
         super().alert(alert)
 
     def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
-        buffers = self._buffers
-        if buffers is None:
+        if self._buffers is None:
             super().assets(events, raw)
-            return
-        found = buffers.scan(events)
+        else:
+            self._scanned(events, raw, events, raw)
+
+    def narrowed_assets(
+        self,
+        events: list[AssetIndex],
+        raw: list[bytes] | None,
+        whole: list[AssetIndex],
+        whole_raw: list[bytes] | None,
+    ) -> None:
+        if self._buffers is None:
+            super().narrowed_assets(events, raw, whole, whole_raw)
+        else:
+            self._scanned(events, raw, whole, whole_raw)
+
+    def _scanned(
+        self,
+        events: list[AssetIndex],
+        raw: list[bytes] | None,
+        whole: list[AssetIndex],
+        whole_raw: list[bytes] | None,
+    ) -> None:
+        """Buffer alerts, each right after its event: of the events shown
+        (``-s`` narrows alerts as it narrows events)."""
+        assert self._buffers is not None
+        narrowed = events is not whole
+        found = self._buffers.scan(events) if events else []
         if not found:
-            super().assets(events, raw)
+            if narrowed:
+                super().narrowed_assets(events, raw, whole, whole_raw)
+            else:
+                super().assets(events, raw)
             return
         pieces = [c for c in self._asset_consumers if not c.whole_frames]
         start = 0
@@ -97,7 +124,11 @@ class AlertingFanout(Fanout):
             for consumer in pieces:
                 consumer.assets(part, part_raw)
         for consumer in self._asset_consumers:
-            if consumer.whole_frames:
+            if not consumer.whole_frames:
+                continue
+            if narrowed:
+                consumer.narrowed_assets(events, raw, whole, whole_raw)
+            else:
                 consumer.assets(events, raw)
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:

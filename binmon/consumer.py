@@ -43,6 +43,10 @@ class Consumer:
     # frame's lines in :meth:`asset_lines`, where the C code that encodes the
     # frame may append it (binmon.collateral.Collateral.encoders).
     takes_encoded_collateral: bool = False
+    # True: takes every new entry of an asset frame, even when ``-s`` or
+    # ``--count`` narrowed what the others get (see :meth:`narrowed_assets`).
+    # Valuing holdings needs each held asset's latest entry, shown or not.
+    unfiltered_assets: bool = False
 
     def frame(self, data: bytes | str) -> None:
         """A received message, at the moment its events are delivered (bad ones too)."""
@@ -52,6 +56,21 @@ class Consumer:
 
     def asset_lines(self, data: bytes) -> None:
         """One asset frame as finished JSON lines (only if ``takes_encoded_assets``)."""
+
+    def narrowed_assets(
+        self,
+        events: list[AssetIndex],
+        raw: list[bytes] | None,
+        whole: list[AssetIndex],
+        whole_raw: list[bytes] | None,
+    ) -> None:
+        """An asset frame that ``-s`` or ``--count`` narrowed to ``events``
+        (perhaps none) from ``whole``, its new entries: :meth:`assets` is given
+        ``whole`` if ``unfiltered_assets``, else ``events`` if any are left."""
+        if self.unfiltered_assets:
+            self.assets(whole, whole_raw)
+        elif events:
+            self.assets(events, raw)
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         """One contract event and what it changed."""
@@ -99,6 +118,7 @@ class Fanout(Consumer):
         wanting = [c for c in consumers if c.wants_asset_events]
         self.takes_encoded_assets = bool(wanting) and all(c.takes_encoded_assets for c in wanting)
         self._asset_consumers = wanting
+        self.unfiltered_assets = any(c.unfiltered_assets for c in wanting)
         self._frame_consumers = [c for c in consumers if type(c).frame is not Consumer.frame]
         # Called once per frame: only those that have something to flush.
         self._flushers = [c for c in consumers if type(c).flush is not Consumer.flush]
@@ -122,6 +142,16 @@ class Fanout(Consumer):
     def asset_lines(self, data: bytes) -> None:
         for consumer in self._asset_consumers:
             consumer.asset_lines(data)
+
+    def narrowed_assets(
+        self,
+        events: list[AssetIndex],
+        raw: list[bytes] | None,
+        whole: list[AssetIndex],
+        whole_raw: list[bytes] | None,
+    ) -> None:
+        for consumer in self._asset_consumers:
+            consumer.narrowed_assets(events, raw, whole, whole_raw)
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         for consumer in self.consumers:

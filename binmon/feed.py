@@ -243,18 +243,21 @@ class Feed:
                     return
                 self._asset_marks[frame.stream] = max(e.event_time for e in events)
         status.last_event_time_ms = last_time
+        whole, whole_raw = events, raw
         if self.filters.symbols:
             keep = [i for i, e in enumerate(events) if self.filters.symbol_ok(e.symbol)]
             if len(keep) != len(events):
                 events = [events[i] for i in keep]
                 raw = None if raw is None else [raw[i] for i in keep]
-            if not events:
-                return
-        if self.remaining is not None:
+        if self.remaining is not None and len(events) > self.remaining:
             events = events[: self.remaining]
             raw = None if raw is None else raw[: self.remaining]
-        self.out.assets(events, raw)
-        self._written(len(events))
+        if events is whole:
+            self.out.assets(events, raw)
+        elif events or self.out.unfiltered_assets:
+            self.out.narrowed_assets(events, raw, whole, whole_raw)
+        if events:
+            self._written(len(events))
 
     def _contracts(self, frame: Frame, status: StreamStatus) -> None:
         for index, event in enumerate(frame.events):

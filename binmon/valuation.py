@@ -39,6 +39,9 @@ class CollateralConsumer(Consumer):
     takes_encoded_collateral = True
     # One report per frame, whatever pieces alerts cut it into.
     whole_frames = True
+    # A held asset is valued from its latest entry, whether -s shows it or not,
+    # and a frame --count cuts short is still valued whole.
+    unfiltered_assets = True
 
     def __init__(self, collateral: Collateral, publish: Consumer, diag: Diagnostics) -> None:
         self._tracker = collateral

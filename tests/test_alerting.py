@@ -389,6 +389,38 @@ def test_a_frame_cut_for_alerts_reaches_whole_frame_consumers_once() -> None:
     assert [h for h in whole.heard if h[0] == "buffer"] == [("buffer", "B", 2)]
 
 
+def test_symbol_globs_narrow_buffer_alerts_but_not_what_values_holdings() -> None:
+    from binmon.protocol import decode_payload
+
+    class Valuing(Seen):
+        whole_frames = True
+        unfiltered_assets = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.symbols: list[list[str]] = []
+
+        def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
+            self.symbols.append([e.symbol for e in events])
+
+    shown, valuing = Seen(), Valuing()
+    fanout = AlertingFanout([shown, valuing], frozenset({BUFFER}))
+
+    def frame(t: int, buffer: str) -> list[AssetIndex]:
+        data = [dict(ASSET, E=t, s=s, b=buffer) for s in "ABC"]
+        return decode_payload("!assetIndex@arr", json.dumps(data).encode()).events  # type: ignore[return-value]
+
+    for t, buffer in ((1, "0.1"), (2, "0.2")):
+        whole = frame(t, buffer)
+        fanout.narrowed_assets([whole[1]], None, whole, None)  # -s shows B only
+    assert shown.heard == [("asset", "B", 1), ("asset", "B", 2), ("buffer", "B", 2)]
+    assert valuing.symbols == [["A", "B", "C"], ["A", "B", "C"]]
+    whole = frame(3, "0.3")
+    fanout.narrowed_assets([], None, whole, None)  # nothing shown: no alert, still valued
+    assert shown.heard[-1] == ("buffer", "B", 2)
+    assert valuing.symbols[-1] == ["A", "B", "C"]
+
+
 async def test_the_exporter_counts_alerts(
     december: tuple[FakeExchange, list[dict[str, Any]], list[str]],
 ) -> None:

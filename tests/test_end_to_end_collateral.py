@@ -19,7 +19,7 @@ from binmon.cli import cli
 from binmon.protocol import ContractInfo, decode_message
 from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig
 from binmon.signed_rest import Credentials
-from tests.exchange import FakeExchange, asset_frame
+from tests.exchange import ASSET, FakeExchange, asset_frame
 from tests.test_end_to_end import Served
 
 KEYS = {"BINANCE_API_KEY": DEMO_API_KEY, "BINANCE_API_SECRET": DEMO_API_SECRET}
@@ -98,6 +98,71 @@ def test_an_asset_never_indexed_is_named_once(tmp_path: Path) -> None:
     assert len(reports) == 5
     assert all(r["assets"][0]["value"] is None and r["assets"][1]["value"] for r in reports)
     assert err.count("NOPE is not valued: no asset index entry NOPEUSD has been seen") == 1
+
+
+def _priced_recording(path: Path, frames: int = 4) -> dict[tuple[int, str], dict[str, str]]:
+    """Frames of BTCUSD, ETHUSD and USDTUSD, each entry with prices of its own;
+    returns every entry by (event time, symbol)."""
+    entries: dict[tuple[int, str], dict[str, str]] = {}
+    lines = []
+    for n in range(frames):
+        t = 1_000 + 1_000 * n
+        data = []
+        for k, symbol in enumerate(("BTCUSD", "ETHUSD", "USDTUSD")):
+            index = Decimal(f"{k + 1}{n}.12345678")
+            entry = {
+                **ASSET, "E": t, "s": symbol, "i": str(index),
+                "B": str(index - Decimal("0.5")), "A": str(index + Decimal("0.25")),
+            }  # fmt: skip
+            entries[t, symbol] = entry
+            data.append(entry)
+        lines.append(json.dumps({"recv_time": t, "stream": "!assetIndex@arr", "data": data}))
+    path.write_text("\n".join(lines) + "\n")
+    return entries
+
+
+def test_a_held_asset_is_valued_whether_shown_or_not(tmp_path: Path) -> None:
+    recording = tmp_path / "priced.jsonl"
+    entries = _priced_recording(recording)
+    code, out, err = invoke(
+        "assets", "--json", "--from", str(recording), "-s", "BTC*",
+        "--hold", "ETH=2", "--hold", "USDT=-3", "--hold", "BTC=1",
+    )  # fmt: skip
+    assert code == 0, err
+    lines = rows(out)
+    assert {r["symbol"] for r in lines if r["type"] == "asset_index"} == {"BTCUSD"}
+    reports = [r for r in lines if r["type"] == "collateral"]
+    assert [r["event_time"] for r in reports] == [1000, 2000, 3000, 4000]
+    for report in reports:
+        t = report["event_time"]
+        eth, usdt, btc = report["assets"]
+        # Valued from entries -s does not show: ETH at its bid rate, a debt at the ask.
+        assert eth["rate"] == Decimal(entries[t, "ETHUSD"]["B"])
+        assert eth["value"] == 2 * Decimal(entries[t, "ETHUSD"]["B"])
+        assert usdt["rate"] == Decimal(entries[t, "USDTUSD"]["A"])
+        assert usdt["value"] == -3 * Decimal(entries[t, "USDTUSD"]["A"])
+        assert btc["value"] == Decimal(entries[t, "BTCUSD"]["B"])
+        assert report["total_value"] == eth["value"] + usdt["value"] + btc["value"]
+    assert "not valued" not in err
+
+
+@pytest.mark.parametrize("holds", [("USDT=-3",), ("BTC=1", "USDT=-3")])
+def test_a_frame_count_cuts_short_is_valued_whole(tmp_path: Path, holds: tuple[str, ...]) -> None:
+    recording = tmp_path / "priced.jsonl"
+    entries = _priced_recording(recording)
+    code, out, err = invoke(
+        "assets", "--json", "--from", str(recording), "-n", "1",
+        *(arg for hold in holds for arg in ("--hold", hold)),
+    )  # fmt: skip
+    assert code == 0, err
+    first, report, *rest = rows(out)
+    assert rest == []
+    assert first["type"] == "asset_index" and first["symbol"] == "BTCUSD"
+    # The first frame carried USDTUSD, though -n 1 wrote only its first entry.
+    assert report["type"] == "collateral" and report["event_time"] == 1000
+    usdt = report["assets"][-1]
+    assert usdt["asset"] == "USDT"
+    assert usdt["value"] == -3 * Decimal(entries[1000, "USDTUSD"]["A"])
 
 
 def _symbols(served: Served) -> list[str]:

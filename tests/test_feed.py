@@ -116,6 +116,36 @@ def test_symbol_globs_narrow_both_streams() -> None:
     assert [c.symbol for c in sink.contracts] == ["BTCUSDT"]
 
 
+class Unfiltered(Events):
+    """Values holdings, say: every new entry of a frame, shown or not."""
+
+    unfiltered_assets = True
+
+
+@pytest.mark.parametrize(
+    ("options", "shown"),
+    [
+        ({"filters": Filters.build(symbols=("btc*",))}, ["BTCUSD"] * 3),
+        ({"count": 3}, ["ADAUSD", "BTCUSD", "ADAUSD"]),
+        ({"filters": Filters.build(symbols=("eth*",))}, []),
+    ],
+)
+def test_a_narrowed_frame_still_reaches_unfiltered_consumers_whole(
+    options: dict[str, object], shown: list[str]
+) -> None:
+    shows, values = Events(), Unfiltered()
+    f = Feed(Fanout([shows, values]), Diagnostics(io.StringIO()), **options)  # type: ignore[arg-type]
+    status = StreamStatus("x")
+    for t in (1, 2, 2, 3):  # the repeated frame is a rotation's overlap: dropped for both
+        f.message(asset_frame(t), status)
+    assert [e.symbol for e in shows.events] == shown
+    expected = [("ADAUSD", 1), ("BTCUSD", 1), ("ADAUSD", 2), ("BTCUSD", 2)]
+    if "count" not in options:
+        expected += [("ADAUSD", 3), ("BTCUSD", 3)]  # --count ends the run at frame 2
+    assert [(e.symbol, e.event_time) for e in values.events] == expected
+    assert f.events_written == len(shown)
+
+
 def test_a_filtered_out_contract_still_updates_the_book() -> None:
     book = ContractBook()
     f, sink, status = feed(filters=Filters.build(statuses=("TRADING",)), book=book)
