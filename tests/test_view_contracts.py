@@ -119,3 +119,37 @@ def test_positions_in_the_contract_table_and_a_move_highlighted() -> None:
     later = Now(NOW.wall_ms + 60_000, NOW.mono)
     row = render(contract_section(model, 160, 6, later), 160).splitlines()[2]
     assert "100x        3      50x           1500  b2 cap" in row
+
+
+def test_the_users_own_brackets_stand_in_until_the_streams_are_seen() -> None:
+    from binmon.positions import Positions
+    from binmon.view.contracts import detail_section
+
+    model = build_model()
+    positions = Positions({})  # brackets seeded with a key, no position given
+    positions.contracts = model.contracts
+    own = [bracket(1, "0", "75000", "0.01", "0", "75"), bracket(2, "75000", "150000", "0.02", "750", "40")]  # fmt: skip
+    positions.set_personal("XYZUSDT", own)
+    positions.set_personal("BTCUSDT", own)  # the stream's ladder is known: that one is shown
+    model.positions = positions
+    text = render(contract_section(model, 160, 12, NOW), 160)
+    lines = text.splitlines()
+    assert lines[0].endswith("* your own brackets")
+    xyz = next(line for line in lines if line.startswith("XYZUSDT"))
+    btc = next(line for line in lines if line.startswith("BTCUSDT "))
+    assert "  2*  75x*  " in xyz
+    assert "*" not in btc and "  2  100x  " in btc
+    model.detail = "XYZUSDT"
+    detail = render(detail_section(model, 160, 30, NOW), 160)
+    assert (
+        "Your own brackets (notionalCoef ≠ 1): your position uses them; the stream's default ladder has not been seen yet"
+        in detail
+    )
+    assert "75000" in detail and "150000" in detail  # their table and ladder
+    model.detail = "BTCUSDT"
+    detail = render(detail_section(model, 160, 30, NOW), 160)
+    assert "your position uses them; below, the stream's default ladder" in detail
+    assert "75000" not in detail
+    # Without personal brackets nothing is marked.
+    model.positions = Positions({})
+    assert "*" not in render(contract_section(model, 160, 12, NOW), 160)

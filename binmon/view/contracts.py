@@ -4,6 +4,7 @@ contract's detail: its bracket ladder and its changes this run."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Final
 
 from rich.console import Console, Group, RenderableType
@@ -54,7 +55,34 @@ def top_leverage(brackets: dict[int, Bracket] | None) -> str:
     return f"{safe(max(ranked)[1], 8)}x"
 
 
-def contract_cells(contract: Contract, now: Now, alerted: bool = False) -> list[Text]:
+# Marks a ladder cell that shows the user's own brackets (notionalCoef ≠ 1):
+# the stream's default ladder for that symbol has not been seen yet.
+PERSONAL_MARK: Final = "*"
+PERSONAL_STYLE: Final = "cyan"
+
+
+def personal_ladder(model: ScreenModel, contract: Contract) -> tuple[Bracket, ...] | None:
+    """The user's own ladder of a symbol, where the stream's is not known yet."""
+    if contract.brackets or model.positions is None:
+        return None
+    return model.positions.personal.get(contract.symbol) or None
+
+
+def contract_cells(
+    contract: Contract,
+    now: Now,
+    alerted: bool = False,
+    personal: Sequence[Bracket] | None = None,
+) -> list[Text]:
+    """A contract's cells; ``personal``, the user's own ladder, stands in for
+    a stream ladder not seen yet, marked as such."""
+    if personal:
+        count = Text(f"{len(personal)}{PERSONAL_MARK}", style=PERSONAL_STYLE)
+        leverage = top_leverage({b.bracket: b for b in personal})
+        top = Text(f"{leverage}{PERSONAL_MARK}" if leverage else "", style=PERSONAL_STYLE)
+    else:
+        count = Text(str(len(contract.brackets)) if contract.brackets else "")
+        top = Text(top_leverage(contract.brackets))
     recent = (
         contract.last_change_time is not None
         and now.wall_ms - contract.last_change_time < RECENT_CHANGE_MS
@@ -68,8 +96,8 @@ def contract_cells(contract: Contract, now: Now, alerted: bool = False) -> list[
         status_text(contract.status),
         Text(utc_date(contract.onboard_time) if contract.onboard_time is not None else ""),
         Text(delivery_text(contract.delivery_time)),
-        Text(str(len(contract.brackets)) if contract.brackets else ""),
-        Text(top_leverage(contract.brackets)),
+        count,
+        top,
         last_change_text(contract),
         Text(
             clock_time(contract.last_change_time, now.wall_ms)
@@ -137,10 +165,12 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
         and now.wall_ms - contract.last_change_time < RECENT_CHANGE_MS
     )
     alerted = model.alerted(contract.symbol, now.wall_ms)
+    personal = personal_ladder(model, contract)
     # What a row's text depends on: a cached row is reused until one of these moves.
     key = (
         id(contract),
         id(contract.brackets),
+        id(personal),
         contract.last_event_time,
         contract.last_change_time,
         contract.status,
@@ -150,7 +180,7 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
     )
     cached = model._row_cache.get(contract.symbol)
     if cached is None or cached[0] != key:
-        cached = (key, contract_cells(contract, now, alerted))
+        cached = (key, contract_cells(contract, now, alerted, personal))
         model._row_cache[contract.symbol] = cached
     return dict(zip(_CONTRACT_KEYS, cached[1], strict=True))
 
@@ -183,6 +213,8 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
     if not model.contracts:
         title.append("  waiting for exchangeInfo…", style="yellow")
     rows = [_contract_row(model, c, now) for c in shown]
+    if any(personal_ladder(model, c) for c in shown):
+        title.append(f"  {PERSONAL_MARK} your own brackets", style=PERSONAL_STYLE)
     columns: tuple[Column, ...] = CONTRACT_COLUMNS
     if model.positions:
         columns = CONTRACT_COLUMNS_WITH_POSITIONS
@@ -273,12 +305,23 @@ def detail_section(model: ScreenModel, width: int, height: int, now: Now) -> lis
         line.append("  ")
         line.append_text(describe(change))
         changes.append(line)
+    brackets = list(contract.brackets.values()) if contract.brackets else []
+    personal = None if model.positions is None else model.positions.personal.get(symbol)
+    if personal:
+        # The account's key has brackets of its own for this symbol (notionalCoef):
+        # they are what its positions use; the stream carries the default ones.
+        note = Text("Your own brackets (notionalCoef ≠ 1): your position uses them", style="cyan")
+        if brackets:
+            note.append("; below, the stream's default ladder", style="dim")
+        else:
+            note.append("; the stream's default ladder has not been seen yet", style="dim")
+            brackets = list(personal)
+        out.append(one_line(note, width))
     # The ladder gets the room; the changes keep a few lines at the bottom.
     room = height - len(out) - 1
     keep = min(len(changes), max(2, room // 3))
     ladder_room = room - keep
 
-    brackets = list(contract.brackets.values()) if contract.brackets else []
     picture: list[Text] = []
     if brackets:
         try:
