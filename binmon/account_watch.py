@@ -26,8 +26,10 @@ async def watch_account(
     every: float,
     apply: Callable[[Account], None],
     diag: Diagnostics,
+    first: asyncio.Event | None = None,
 ) -> None:
-    """Runs until cancelled."""
+    """Runs until cancelled; ``first`` is set once the first read has been
+    tried, whatever came of it."""
     read_once = False
     async with SignedClient(rest_url, credentials, diag=diag, session=session) as client:
         while True:
@@ -44,4 +46,6 @@ async def watch_account(
                     f"account: {len(account.holdings)} holdings, {len(account.positions)} positions"
                 )
                 apply(account)
+            if first is not None:
+                first.set()
             await asyncio.sleep(every)

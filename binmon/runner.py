@@ -205,7 +205,10 @@ class Runner:
                 # Proxies come from binmon.proxy, per request (loopback never proxied).
                 session = aiohttp.ClientSession()
             if self.config.account:
-                auxiliary.append(asyncio.create_task(self._watch_account(session)))
+                first_read = asyncio.Event()
+                account = asyncio.create_task(self._watch_account(session, first_read))
+                auxiliary.append(account)
+                await self._first_account_read(first_read, account)
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
                 essential.append(asyncio.create_task(self._replay(self.config.from_file)))
@@ -422,7 +425,7 @@ class Runner:
         personal = len(items) - len(default)
         self.diag.debug(f"bracket snapshot: {len(default)} default ladders, {personal} personal")
 
-    async def _watch_account(self, session: Any) -> None:
+    async def _watch_account(self, session: Any, first: asyncio.Event) -> None:
         from binmon.account_watch import watch_account
 
         assert self.config.credentials is not None
@@ -433,7 +436,21 @@ class Runner:
             every=self.config.account_every,
             apply=self._apply_account,
             diag=self.diag,
+            first=first,
         )
+
+    async def _first_account_read(self, read: asyncio.Event, task: asyncio.Task[None]) -> None:
+        """Streams start once the account has been read (or could not be), so
+        that the first events already meet its holdings and positions; but, as
+        for the contract snapshot, not later than ``seed_wait``: a slow answer
+        must not hold the streams back. A refused key ends the run at once."""
+        waiter = asyncio.create_task(read.wait())
+        try:
+            await asyncio.wait(
+                {waiter, task}, timeout=self.config.seed_wait, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
 
     def _apply_account(self, account: Account) -> None:
         if self.collateral is not None:

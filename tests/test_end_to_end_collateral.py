@@ -19,7 +19,7 @@ from binmon.cli import cli
 from binmon.protocol import ContractInfo, decode_message
 from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig
 from binmon.signed_rest import Credentials
-from tests.exchange import ASSET, FakeExchange, asset_frame
+from tests.exchange import ASSET, FakeExchange, asset_frame, contract_frame
 from tests.test_end_to_end import Served
 
 KEYS = {"BINANCE_API_KEY": DEMO_API_KEY, "BINANCE_API_SECRET": DEMO_API_SECRET}
@@ -468,3 +468,24 @@ def test_personal_brackets_are_used_for_positions_and_never_diffed(tmp_path: Pat
         }  # fmt: skip
         assert "position_before" not in line
     assert second["changes"]  # the stream's own ladders are still compared with each other
+
+
+def test_the_first_events_meet_the_accounts_positions(served: Served, tmp_path: Path) -> None:
+    account = _serve_account(served)
+    symbol = next(p["symbol"] for p in account["positions"] if Decimal(p["notional"]) != 0)
+    ladder = _ladder([(0, 10**12, "0.01", "0", 50)])
+    recording = tmp_path / "one.jsonl"
+    data = json.loads(contract_frame(1_000, symbol, bks=ladder))["data"]
+    recording.write_text(
+        json.dumps({"recv_time": 1_000, "stream": "!contractInfo", "data": data}) + "\n"
+    )
+    code, out, err = invoke(
+        "contracts", "--json", "--from", str(recording), "--speed", "1", "--account",
+        "--rest-url", f"http://127.0.0.1:{served.port}", env=KEYS,
+    )  # fmt: skip
+    assert code == 0, err
+    (line,) = rows(out)
+    # Read at start: the replay waited for the account, so its only event has the
+    # position (its size moves with serve's scenario: not compared).
+    assert line["symbol"] == symbol
+    assert line["position"]["notional"] > 0 and line["position"]["bracket"] == 1
