@@ -70,6 +70,40 @@ def test_commands_are_imported_only_when_wanted(args: list[str]) -> None:
     assert loaded & commands == (wanted if args[0][0] != "-" else set())
 
 
+HELP_SCRIPT = """
+import contextlib, io, sys
+import click
+from binmon import cli
+if sys.argv[1] == "stock":
+    cli.BinmonGroup.context_class = click.Context  # click's own terminal size rule
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+    cli.main(["--help"])
+print(out.getvalue(), end="")
+print("shutil imported:", "shutil" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("columns", ["60", "100", "200", "", "nonsense"])
+def test_help_is_as_wide_as_clicks_own_and_imports_no_shutil(columns: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": columns}
+
+    def run(which: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", HELP_SCRIPT, which],
+            capture_output=True, text=True, check=True, env=env, stdin=subprocess.DEVNULL,
+        ).stdout  # fmt: skip
+
+    ours, stock = run("ours"), run("stock")
+    assert ours.endswith("shutil imported: False\n")
+    assert ours.removesuffix("shutil imported: False\n") == stock.rsplit("shutil imported:", 1)[0]
+    assert "Examples:" in ours
+
+
 def test_top_level_help_and_version() -> None:
     code, out, _ = invoke("--help")
     assert code == 0 and "Examples:" in out
