@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,13 @@ FEED_CHECK = 0.5
 
 def asset_streams(assets: tuple[str, ...]) -> list[str]:
     return [asset_index_stream(a) for a in assets] if assets else [ASSET_INDEX_ALL]
+
+
+async def _after(gate: asyncio.Task[None] | None, start: Callable[[], Awaitable[None]]) -> None:
+    """``start()`` once ``gate`` is done (at once without one)."""
+    if gate is not None:
+        await asyncio.shield(gate)  # one waiter's cancellation must not cancel it for all
+    await start()
 
 
 class Runner:
@@ -204,16 +212,23 @@ class Runner:
 
                 # Proxies come from binmon.proxy, per request (loopback never proxied).
                 session = aiohttp.ClientSession()
+            # Events wait for the first account read (see _first_account_read);
+            # everything else (the view, --duration, a signal) does not.
+            gate: asyncio.Task[None] | None = None
             if self.config.account:
                 first_read = asyncio.Event()
                 account = asyncio.create_task(self._watch_account(session, first_read))
                 auxiliary.append(account)
-                await self._first_account_read(first_read, account)
+                gate = asyncio.create_task(self._first_account_read(first_read, account))
+                auxiliary.append(gate)
             if self.config.from_file:
                 # The end of the file is the end of the run (exit 0), tables or not.
-                essential.append(asyncio.create_task(self._replay(self.config.from_file)))
+                path = self.config.from_file
+                essential.append(
+                    asyncio.create_task(_after(gate, functools.partial(self._replay, path)))
+                )
             else:
-                essential.extend(self._connections(session))
+                essential.extend(self._connections(session, gate))
                 if CONTRACTS in self.config.kinds:
                     self.feed.hold_contracts()
                     seeding = asyncio.create_task(self._seed_contracts(session))
@@ -323,7 +338,9 @@ class Runner:
         finally:
             stopper.cancel()
 
-    def _connections(self, session: Any) -> list[asyncio.Task[None]]:
+    def _connections(
+        self, session: Any, gate: asyncio.Task[None] | None = None
+    ) -> list[asyncio.Task[None]]:
         config = self.config
         tasks = []
         groups = []
@@ -347,7 +364,7 @@ class Runner:
                 fallback_url=legacy if config.endpoints.legacy_fallback else None,
                 backpressure=self.output,
             )
-            tasks.append(asyncio.create_task(connection.run()))
+            tasks.append(asyncio.create_task(_after(gate, connection.run)))
         return tasks
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
@@ -443,7 +460,8 @@ class Runner:
         """Streams start once the account has been read (or could not be), so
         that the first events already meet its holdings and positions; but, as
         for the contract snapshot, not later than ``seed_wait``: a slow answer
-        must not hold the streams back. A refused key ends the run at once."""
+        must not hold the streams back. A refused key ends the run at once
+        (the account task fails, and with it the run)."""
         waiter = asyncio.create_task(read.wait())
         try:
             await asyncio.wait(

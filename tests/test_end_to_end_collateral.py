@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import urllib.request
@@ -21,6 +22,7 @@ from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig
 from binmon.signed_rest import Credentials
 from tests.exchange import ASSET, FakeExchange, asset_frame, contract_frame
 from tests.test_end_to_end import Served
+from tests.waiting import wait_until
 
 KEYS = {"BINANCE_API_KEY": DEMO_API_KEY, "BINANCE_API_SECRET": DEMO_API_SECRET}
 NO_KEYS: dict[str, str | None] = {"BINANCE_API_KEY": None, "BINANCE_API_SECRET": None}
@@ -489,3 +491,62 @@ def test_the_first_events_meet_the_accounts_positions(served: Served, tmp_path: 
     # position (its size moves with serve's scenario: not compared).
     assert line["symbol"] == symbol
     assert line["position"]["notional"] > 0 and line["position"]["bracket"] == 1
+
+
+class SilentRest:
+    """A REST server that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SilentRest:
+        async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            self._writers.append(writer)
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def _account_runner(exchange: FakeExchange, rest_url: str, **config: Any) -> tuple[Any, io.BytesIO]:
+    from binmon.diag import Diagnostics
+    from binmon.env import Environment
+    from binmon.run_config import Endpoints, RunConfig
+    from binmon.runner import ASSETS, Runner
+
+    out, err = io.BytesIO(), io.StringIO()
+    run_config = RunConfig(
+        kinds=(ASSETS,),
+        endpoints=Endpoints(exchange.ws_url, rest_url),
+        json=True,
+        account=True,
+        credentials=Credentials(DEMO_API_KEY, DEMO_API_SECRET),
+        seed_wait=60,  # the account read hangs: only what the test does ends the run
+        **config,
+    )
+    return Runner(run_config, Environment(stdout=out, stderr=err), Diagnostics(err)), out
+
+
+async def test_waiting_for_the_account_holds_back_events_but_not_the_end(
+    exchange: FakeExchange,
+) -> None:
+    async with SilentRest() as rest:
+        # --duration counts from the start, the first account read still pending.
+        runner, out = _account_runner(exchange, rest.url, duration=0.3)
+        await asyncio.wait_for(runner.run(), 20)
+        assert rest.connections == 1 and exchange.connections == 0 and out.getvalue() == b""
+        # So does a stop (SIGTERM, q in the view) while it is pending.
+        runner, out = _account_runner(exchange, rest.url)
+        task = asyncio.create_task(runner.run())
+        await wait_until(lambda: rest.connections == 2, what="the account read under way")
+        runner.stop.set()
+        await asyncio.wait_for(task, 20)
+        assert exchange.connections == 0 and out.getvalue() == b""
