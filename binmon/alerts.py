@@ -251,11 +251,16 @@ def position_message(before: PositionView, after: PositionView) -> str | None:
         )
     if not items:
         return None
-    return f"position {printable(after.notional, 60)}: {', '.join(items)}"
+    return f"position {printable(after.notional, _NUMBER_LIMIT)}: {', '.join(items)}"
+
+
+# Numbers are cut only when absurd: a notional takes 100 characters
+# (``--position``), and a margin computed from it exactly a few dozen more.
+_NUMBER_LIMIT: Final = 260
 
 
 def _opt(value: object) -> str:
-    return "none (above the last cap)" if value is None else printable(value, 60)
+    return "none (above the last cap)" if value is None else printable(value, _NUMBER_LIMIT)
 
 
 # -- asset buffers -----------------------------------------------------------

@@ -422,3 +422,15 @@ def test_a_short_outage_raises_nothing_and_a_never_connected_stream_does() -> No
     assert alert.message == (
         "contract info stream not delivering for 5s (reconnecting: connection refused)"
     )
+
+
+def test_a_position_alert_keeps_a_long_notional_and_margin_whole() -> None:
+    from binmon.alerts import position_message
+
+    notional = "1" * 60 + "." + "2" * 39  # the longest --position takes
+    before = PositionView(notional, 1, "125", "0.004", "4" * 70 + "." + "4" * 70)
+    after = PositionView(notional, 2, "100", "0.005", "5" * 70 + "." + "5" * 70)
+    message = position_message(before, after)
+    assert message is not None and "…" not in message
+    assert message.startswith(f"position {notional}: bracket 1 → 2")
+    assert message.endswith(f"{before.maintenance_margin} → {after.maintenance_margin}")
