@@ -109,7 +109,12 @@ class AlertingFanout(Fanout):
             else:
                 super().assets(events, raw)
             return
-        pieces = [c for c in self._asset_consumers if not c.whole_frames]
+        # One taking frames unfiltered is not given the pieces of a narrowed one:
+        # it gets the whole frame once, after them.
+        whole_once = [
+            c for c in self._asset_consumers if c.whole_frames or (narrowed and c.unfiltered_assets)
+        ]
+        pieces = [c for c in self._asset_consumers if c not in whole_once]
         start = 0
         for index, alert in found:
             end = index + 1
@@ -123,9 +128,7 @@ class AlertingFanout(Fanout):
             part, part_raw = events[start:], None if raw is None else raw[start:]
             for consumer in pieces:
                 consumer.assets(part, part_raw)
-        for consumer in self._asset_consumers:
-            if not consumer.whole_frames:
-                continue
+        for consumer in whole_once:
             if narrowed:
                 consumer.narrowed_assets(events, raw, whole, whole_raw)
             else:

@@ -403,8 +403,11 @@ def test_symbol_globs_narrow_buffer_alerts_but_not_what_values_holdings() -> Non
         def assets(self, events: list[AssetIndex], raw: list[bytes] | None) -> None:
             self.symbols.append([e.symbol for e in events])
 
-    shown, valuing = Seen(), Valuing()
-    fanout = AlertingFanout([shown, valuing], frozenset({BUFFER}))
+    class Unfiltered(Valuing):
+        whole_frames = False  # unfiltered alone: still one whole frame each time
+
+    shown, valuing, unfiltered = Seen(), Valuing(), Unfiltered()
+    fanout = AlertingFanout([shown, valuing, unfiltered], frozenset({BUFFER}))
 
     def frame(t: int, buffer: str) -> list[AssetIndex]:
         data = [dict(ASSET, E=t, s=s, b=buffer) for s in "ABC"]
@@ -414,11 +417,12 @@ def test_symbol_globs_narrow_buffer_alerts_but_not_what_values_holdings() -> Non
         whole = frame(t, buffer)
         fanout.narrowed_assets([whole[1]], None, whole, None)  # -s shows B only
     assert shown.heard == [("asset", "B", 1), ("asset", "B", 2), ("buffer", "B", 2)]
-    assert valuing.symbols == [["A", "B", "C"], ["A", "B", "C"]]
+    assert valuing.symbols == unfiltered.symbols == [["A", "B", "C"], ["A", "B", "C"]]
     whole = frame(3, "0.3")
     fanout.narrowed_assets([], None, whole, None)  # nothing shown: no alert, still valued
     assert shown.heard[-1] == ("buffer", "B", 2)
-    assert valuing.symbols[-1] == ["A", "B", "C"]
+    assert valuing.symbols[-1] == unfiltered.symbols[-1] == ["A", "B", "C"]
+    assert len(valuing.symbols) == len(unfiltered.symbols) == 3
 
 
 async def test_the_exporter_counts_alerts(
