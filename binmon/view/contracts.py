@@ -170,7 +170,7 @@ def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str,
     key = (
         id(contract),
         id(contract.brackets),
-        id(personal),
+        personal,  # by value (cheap: the same tuple while unchanged)
         contract.last_event_time,
         contract.last_change_time,
         contract.status,
