@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
+from binmon.alerts import KINDS
 from binmon.cli import cli
 from binmon.server import DEMO_API_KEY, DEMO_API_SECRET, ServerConfig
 from binmon.server.faults import Faults
@@ -158,7 +159,11 @@ def test_demo_runs_offline_as_json() -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    # -n counts events; the demo's own account adds its collateral lines.
+    # -n counts events; the demo's own account adds its collateral lines, and
+    # its alerts (every kind) an alert line whenever an event raises one.
     assert len([r for r in rows if r["type"] in ("asset_index", "contract_info")]) == 30
-    assert {r["type"] for r in rows} <= {"asset_index", "contract_info", "collateral"}
+    assert {r["type"] for r in rows} <= {"asset_index", "contract_info", "collateral", "alert"}
+    for alert in (r for r in rows if r["type"] == "alert"):
+        assert alert["kind"] in KINDS
+        assert alert["symbol"] is None or alert["symbol"] in alert["message"]
     assert "no network used" in result.stderr
