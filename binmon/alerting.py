@@ -101,19 +101,13 @@ class AlertingFanout(Fanout):
         """Buffer alerts, each right after its event: of the events shown
         (``-s`` narrows alerts as it narrows events)."""
         assert self._buffers is not None
-        narrowed = events is not whole
-        found = self._buffers.scan(events) if events else []
+        found = self._buffers.scan(events)
         if not found:
-            if narrowed:
-                super().narrowed_assets(events, raw, whole, whole_raw)
-            else:
-                super().assets(events, raw)
+            super().narrowed_assets(events, raw, whole, whole_raw)
             return
-        # One taking frames unfiltered is not given the pieces of a narrowed one:
-        # it gets the whole frame once, after them.
-        whole_once = [
-            c for c in self._asset_consumers if c.whole_frames or (narrowed and c.unfiltered_assets)
-        ]
+        # One taking frames unfiltered is not given pieces either: it gets the
+        # whole frame once, after them.
+        whole_once = [c for c in self._asset_consumers if c.whole_frames or c.unfiltered_assets]
         pieces = [c for c in self._asset_consumers if c not in whole_once]
         start = 0
         for index, alert in found:
@@ -129,10 +123,8 @@ class AlertingFanout(Fanout):
             for consumer in pieces:
                 consumer.assets(part, part_raw)
         for consumer in whole_once:
-            if narrowed:
-                consumer.narrowed_assets(events, raw, whole, whole_raw)
-            else:
-                consumer.assets(events, raw)
+            # (Given a frame not narrowed, whole is events: it takes them as they are.)
+            consumer.narrowed_assets(events, raw, whole, whole_raw)
 
     def contract(self, event: ContractInfo, changes: list[Change], raw: bytes | None) -> None:
         super().contract(event, changes, raw)

@@ -13,21 +13,13 @@ from rich.text import Text
 from binmon.view import LiveView, render_screen
 from binmon.view.paint import Painter, screen_lines
 from binmon.view.screen import ScreenLines
-from tests.view_fixtures import NOW, build_model, keyed_view, with_holdings
+from tests.view_fixtures import NOW, build_model, colour_terminal, keyed_view, with_holdings
 
 SIZES = [(200, 50), (160, 45), (80, 24), (40, 12), (20, 3)]
 
 
 def _terminal(width: int, height: int) -> Console:
-    return Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="256",
-        legacy_windows=False,
-        _environ={},
-    )
+    return colour_terminal(width, height, "256")
 
 
 def _paints(

@@ -24,6 +24,7 @@ from tests.view_fixtures import (
     NOW,
     T,
     build_model,
+    colour_terminal,
     keyed_view,
     render,
     with_holdings,
@@ -204,17 +205,6 @@ def test_collateral_sits_under_the_asset_index_on_every_screen() -> None:
         assert len(lines) <= size[1] and all(cell_len(line) <= size[0] for line in lines)
 
 
-def _colour_console(width: int, height: int) -> Console:
-    return Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        legacy_windows=False,
-    )
-
-
 def _coloured(renderable: RenderableType, console: Console) -> str:
     file = console.file
     assert isinstance(file, io.StringIO)
@@ -262,12 +252,12 @@ def test_screen_lines_render_as_a_group_of_them_would(width: int, height: int) -
     shown = ""
     # One console for the fast renderable, twice over: lines repeated from
     # screen to screen come from its cache of segments the second time.
-    console = _colour_console(width, height)
+    console = colour_terminal(width, height)
     for made in screens + screens:
         assert isinstance(made, ScreenLines)
         coloured = _coloured(made, console)
         assert "\x1b[" in coloured
-        assert coloured == _coloured(Group(*made.renderables), _colour_console(width, height))
+        assert coloured == _coloured(Group(*made.renderables), colour_terminal(width, height))
         shown += coloured
     if width >= 80:  # the detail view's ladder picture and changes were among them
         assert "Max leverage by notional" in shown and "Changes seen this run" in shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Literal
 
 from rich.console import Console, RenderableType
 
@@ -32,6 +33,21 @@ def render(renderable: RenderableType | list[RenderableType], width: int, height
     for item in renderable if isinstance(renderable, list) else [renderable]:
         console.print(item)
     return console.export_text()
+
+
+def colour_terminal(
+    width: int, height: int, colours: Literal["256", "truecolor"] = "truecolor"
+) -> Console:
+    """A console that takes itself for a colour terminal, writing to memory."""
+    return Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=colours,
+        legacy_windows=False,
+        _environ={},
+    )
 
 
 def asset(symbol: str, t: int, price: str, *rest: str) -> AssetIndex:

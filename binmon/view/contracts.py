@@ -159,13 +159,14 @@ def position_cells(model: ScreenModel, contract: Contract, now: Now) -> dict[str
     return cells
 
 
-def _contract_row(model: ScreenModel, contract: Contract, now: Now) -> dict[str, Text]:
+def _contract_row(
+    model: ScreenModel, contract: Contract, now: Now, personal: tuple[Bracket, ...] | None
+) -> dict[str, Text]:
     recent = (
         contract.last_change_time is not None
         and now.wall_ms - contract.last_change_time < RECENT_CHANGE_MS
     )
     alerted = model.alerted(contract.symbol, now.wall_ms)
-    personal = personal_ladder(model, contract)
     # What a row's text depends on: a cached row is reused until one of these moves.
     key = (
         id(contract),
@@ -212,8 +213,9 @@ def contract_section(model: ScreenModel, width: int, height: int, now: Now) -> l
     title.append(f"  {order}, times UTC", style="dim")
     if not model.contracts:
         title.append("  waiting for exchangeInfo…", style="yellow")
-    rows = [_contract_row(model, c, now) for c in shown]
-    if any(personal_ladder(model, c) for c in shown):
+    personals = [personal_ladder(model, c) for c in shown]
+    rows = [_contract_row(model, c, now, p) for c, p in zip(shown, personals, strict=True)]
+    if any(personals):
         title.append(f"  {PERSONAL_MARK} your own brackets", style=PERSONAL_STYLE)
     columns: tuple[Column, ...] = CONTRACT_COLUMNS
     if model.positions:
@@ -310,7 +312,9 @@ def detail_section(model: ScreenModel, width: int, height: int, now: Now) -> lis
     if personal:
         # The account's key has brackets of its own for this symbol (notionalCoef):
         # they are what its positions use; the stream carries the default ones.
-        note = Text("Your own brackets (notionalCoef ≠ 1): your position uses them", style="cyan")
+        note = Text(
+            "Your own brackets (notionalCoef ≠ 1): your position uses them", style=PERSONAL_STYLE
+        )
         if brackets:
             note.append("; below, the stream's default ladder", style="dim")
         else:

@@ -33,7 +33,7 @@ formatted (cached per contract until it changes).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Final
+from typing import Final, TypeGuard
 from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
@@ -253,14 +253,7 @@ class ScreenLines(Group):
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width, justify = options.max_width, options.justify
         for line in self.renderables:
-            if (
-                type(line) is Text
-                and (line.justify or justify) in (None, "default")
-                and line.end == "\n"
-                and "\n" not in line.plain
-                and "\t" not in line.plain
-                and line.cell_len <= width
-            ):
+            if _one_line(line, width, justify):
                 yield from _segments(line, console)
             else:
                 yield line
@@ -271,22 +264,25 @@ class ScreenLines(Group):
         not a plain one-line ``Text`` (rich then lays it out itself)."""
         lines: list[list[Segment]] = []
         for line in self.renderables[:height]:
-            if not (
-                type(line) is Text
-                and line.justify in (None, "default")
-                and line.end == "\n"
-                and "\n" not in line.plain
-                and "\t" not in line.plain
-            ):
+            if not _one_line(line, width, None):
                 return None
-            length = line.cell_len
-            if length > width:
-                return None
-            lines.append(_padded(line, console, width, length))
+            lines.append(_padded(line, console, width))
         if len(lines) < height:
             blank = [Segment(" " * width)]
             lines.extend(blank for _ in range(height - len(lines)))
         return lines
+
+
+def _one_line(line: RenderableType, width: int, justify: str | None) -> TypeGuard[Text]:
+    """A ``Text`` that rich would render as it is, on one line of ``width``."""
+    return (
+        type(line) is Text
+        and (line.justify or justify) in (None, "default")
+        and line.end == "\n"
+        and "\n" not in line.plain
+        and "\t" not in line.plain
+        and line.cell_len <= width
+    )
 
 
 _NEWLINE = Segment("\n")
@@ -297,10 +293,17 @@ _MADE: WeakKeyDictionary[Console, dict[Hashable, list[Segment]]] = WeakKeyDictio
 _MADE_LIMIT: Final = 2048
 
 
-def _segments(line: Text, console: Console) -> list[Segment]:
+def _made(console: Console) -> dict[Hashable, list[Segment]]:
     made = _MADE.get(console)
     if made is None:
         made = _MADE[console] = {}
+    elif len(made) >= _MADE_LIMIT:
+        made.clear()
+    return made
+
+
+def _segments(line: Text, console: Console) -> list[Segment]:
+    made = _made(console)
     key = (line.plain, tuple(line.spans), line.style)
     segments = made.get(key)
     if segments is None:
@@ -311,25 +314,20 @@ def _segments(line: Text, console: Console) -> list[Segment]:
             # applies it on the way through its wrapping, as a span).
             style = console.get_style(line.style) if line.style else None
             segments = [Segment(line.plain, style), _NEWLINE]
-        if len(made) >= _MADE_LIMIT:
-            made.clear()
         made[key] = segments
     return segments
 
 
-def _padded(line: Text, console: Console, width: int, length: int) -> list[Segment]:
+def _padded(line: Text, console: Console, width: int) -> list[Segment]:
     """A line's segments without its newline, padded with spaces to ``width``."""
-    made = _MADE.get(console)
-    if made is None:
-        made = _MADE[console] = {}
+    made = _made(console)
     key = (line.plain, tuple(line.spans), line.style, width)
     segments = made.get(key)
     if segments is None:
         segments = _segments(line, console)[:-1]
+        length = line.cell_len
         if length < width:
             segments.append(Segment(" " * (width - length)))
-        if len(made) >= _MADE_LIMIT:
-            made.clear()
         made[key] = segments
     return segments
 
